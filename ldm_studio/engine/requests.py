@@ -1,0 +1,95 @@
+"""The request a user makes and the events a run yields back.
+
+A `GenerationRequest` is an immutable snapshot of what the user asked for: the GUI builds it when
+Generate is pressed and never touches it again, so the worker thread reads no widgets. Images travel
+as numpy uint8 arrays (H, W, 3) and masks as uint8 (H, W) with 255 = repaint, never as Qt types.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+Mode = Literal["txt2img", "img2img", "inpaint", "upscale"]
+MODES: tuple[str, ...] = ("txt2img", "img2img", "inpaint", "upscale")
+SAMPLERS: tuple[str, ...] = ("ddim", "plms", "euler", "euler_a", "heun", "dpmpp_2m", "dpmpp_2m_sde")
+SCHEDULES: tuple[str, ...] = ("normal", "karras")
+
+# Fields that hold pixel data: left out of the JSON snapshot and of equality.
+_ARRAY_FIELDS = ("init_image", "mask")
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    mode: Mode = "txt2img"
+    model: str = ""  # checkpoint path; "" means the bundled demo model for the mode
+    prompt: str = ""
+    negative_prompt: str = ""
+    seed: int = 0
+    steps: int = 20
+    cfg_scale: float = 7.0
+    sampler: str = "euler"
+    schedule: str = "normal"
+    width: int = 512
+    height: int = 512
+    batch_size: int = 1
+    strength: float = 0.75  # img2img / inpaint: how much of the input is re-noised
+    mask_blur: int = 4  # inpaint: feather radius in pixels
+    inpaint_only_masked: bool = False  # inpaint: crop around the mask, work at full resolution
+    inpaint_padding: int = 32  # inpaint: context pixels around the mask crop
+    noise_level: int = 20  # upscale: noise augmentation of the low-resolution input
+    eta: float = 0.0  # ddim: 0 = deterministic
+    preview_interval: int = 1  # a Preview every k steps; 0 = none
+    prediction: str | None = None  # "eps" / "v" override; None = detect
+    vae: str | None = None  # optional separate VAE file
+    device: str = "auto"
+    precision: str = "auto"
+    init_image: np.ndarray | None = field(default=None, repr=False, compare=False)
+    mask: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def replace(self, **changes: Any) -> GenerationRequest:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The parameters as plain JSON-able values, pixel data left out."""
+        fields = dataclasses.fields(self)
+        return {f.name: getattr(self, f.name) for f in fields if f.name not in _ARRAY_FIELDS}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> GenerationRequest:
+        """Build a request from `to_dict` output, ignoring keys this version does not know."""
+        known = {f.name: f for f in dataclasses.fields(cls) if f.name not in _ARRAY_FIELDS}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int  # steps done so far
+    total: int
+
+
+@dataclass(frozen=True)
+class Preview:
+    step: int
+    total: int
+    image: np.ndarray = field(repr=False)  # (H, W, 3) uint8, may be smaller than the output
+    box: tuple[int, int, int, int] | None = None  # (left, top, right, bottom) in image pixels; None = whole
+
+
+@dataclass(frozen=True)
+class Result:
+    images: list[Any]  # PIL.Image.Image, one per batch item
+    infotexts: list[str]  # A1111 "parameters" text, one per image
+    seeds: list[int]
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    step: int
+    total: int
+
+
+Event = Progress | Preview | Result | Cancelled

@@ -1,0 +1,1 @@
+"""Scripts that train the bundled demo models, with a procedural dataset (no downloads)."""
