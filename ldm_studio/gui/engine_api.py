@@ -1,0 +1,77 @@
+"""The engine as the worker sees it: five calls, injected so tests can script a fake one.
+
+`RealEngine` imports the engine modules only when first used: opening the window stays fast and the
+GUI package never imports torch itself. Tests pass a scripted engine (tests/gui/fake_engine.py) with
+the same methods, so every widget and worker test runs without a model.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Hashable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from ldm_studio.engine.requests import Event, GenerationRequest
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """What the status bar says about the loaded model."""
+
+    name: str
+    family: str
+    device: str
+    precision: str
+
+
+class EngineApi(Protocol):
+    def model_key(self, request: GenerationRequest) -> Hashable:
+        """Equal keys mean the loaded model can be reused for this request."""
+
+    def load_model(self, request: GenerationRequest) -> Any: ...
+
+    def model_status(self, model: Any) -> ModelStatus: ...
+
+    def run(self, model: Any, request: GenerationRequest, cancel: threading.Event) -> Iterator[Event]: ...
+
+    def save_image(self, image: Any, infotext: str, request: GenerationRequest, folder: Path) -> Path:
+        """Write a PNG with its parameters into `folder` under a new name; return where it went."""
+
+
+class RealEngine:
+    """The engine of ldm_studio.engine, imported on first use."""
+
+    def model_key(self, request: GenerationRequest) -> Hashable:
+        from ldm_studio.engine.demo_models import resolve_model_path
+
+        path = resolve_model_path(request.model, request.mode)
+        return (str(path), request.device, request.precision, request.prediction, request.vae)
+
+    def load_model(self, request: GenerationRequest) -> Any:
+        from ldm_studio.engine.checkpoint import load_model
+        from ldm_studio.engine.demo_models import resolve_model_path
+
+        path = resolve_model_path(request.model, request.mode)
+        return load_model(
+            path,
+            device=request.device,
+            precision=request.precision,
+            prediction=request.prediction,
+            vae=request.vae,
+        )
+
+    def model_status(self, model: Any) -> ModelStatus:
+        dtype = str(model.dtype).removeprefix("torch.")
+        return ModelStatus(name=model.name, family=model.family, device=str(model.device), precision=dtype)
+
+    def run(self, model: Any, request: GenerationRequest, cancel: threading.Event) -> Iterator[Event]:
+        from ldm_studio.engine.pipeline import run
+
+        return run(model, request, cancel)
+
+    def save_image(self, image: Any, infotext: str, request: GenerationRequest, folder: Path) -> Path:
+        from ldm_studio.engine.outputs import save_png_atomic
+
+        return save_png_atomic(folder, image, infotext, request)
