@@ -36,7 +36,9 @@ class EngineApi(Protocol):
 
     def run(self, model: Any, request: GenerationRequest, cancel: threading.Event) -> Iterator[Event]: ...
 
-    def save_image(self, image: Any, infotext: str, request: GenerationRequest, folder: Path) -> Path:
+    def save_image(
+        self, image: Any, infotext: str, request: GenerationRequest, folder: Path, seed: int
+    ) -> Path:
         """Write a PNG with its parameters into `folder` under a new name; return where it went."""
 
 
@@ -71,7 +73,9 @@ class RealEngine:
 
         return run(model, request, cancel)
 
-    def save_image(self, image: Any, infotext: str, request: GenerationRequest, folder: Path) -> Path:
+    def save_image(
+        self, image: Any, infotext: str, request: GenerationRequest, folder: Path, seed: int
+    ) -> Path:
         from ldm_studio.engine.outputs import save_png_atomic
 
-        return save_png_atomic(folder, image, infotext, request)
+        return save_png_atomic(image, infotext, request, folder, seed=seed)

@@ -117,19 +117,18 @@ class Worker(QObject):
         kept = []
         for index, (image, infotext) in enumerate(zip(result.images, result.infotexts, strict=True)):
             seed = result.seeds[index] if index < len(result.seeds) else job.request.seed
-            path = self._save(image, infotext, job)
+            path = self._save(image, infotext, seed, job)
             kept.append(ResultImage(pil_to_qimage(image), infotext, seed, job.request, path))
         return kept
 
-    def _save(self, image: Any, infotext: str, job: Job) -> Path | None:
+    def _save(self, image: Any, infotext: str, seed: int, job: Job) -> Path | None:
         try:
-            job.output_folder.mkdir(parents=True, exist_ok=True)
-            return self._engine.save_image(image, infotext, job.request, job.output_folder)
+            return self._engine.save_image(image, infotext, job.request, job.output_folder, seed)
         except (OSError, LdmError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            reason = str(exc) if isinstance(exc, LdmError) else f"Cannot save into {job.output_folder}: {exc}"
             self.warning.emit(
-                f"Could not save to {job.output_folder}: {reason}. The image is kept in the gallery: "
-                "use “Save as…” or choose another output folder in Preferences."
+                f"{reason} The image is kept in the gallery: use “Save as…”, "
+                "or choose another output folder in Preferences."
             )
             return None
 

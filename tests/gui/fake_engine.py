@@ -18,9 +18,9 @@ import numpy as np
 from PIL import Image
 
 from ldm_studio.engine.errors import CheckpointError
-from ldm_studio.engine.metadata import format_infotext, write_png
+from ldm_studio.engine.metadata import format_infotext
 from ldm_studio.engine.requests import Cancelled, Event, GenerationRequest, Preview, Progress, Result
-from ldm_studio.gui.engine_api import ModelStatus
+from ldm_studio.gui.engine_api import ModelStatus, RealEngine
 
 
 @dataclass
@@ -94,10 +94,7 @@ class ScriptedEngine:
         while time.perf_counter() < deadline:
             total += sum(i * i for i in range(2000))
 
-    def save_image(self, image: Any, infotext: str, request: GenerationRequest, folder: Path) -> Path:
-        # Never over an existing file, like the real outputs module.
-        index = 0
-        while (path := folder / f"{index:05d}.png").exists():
-            index += 1
-        write_png(path, image, infotext, request)
-        return path
+    def save_image(
+        self, image: Any, infotext: str, request: GenerationRequest, folder: Path, seed: int
+    ) -> Path:
+        return RealEngine().save_image(image, infotext, request, folder, seed)  # the real, atomic save

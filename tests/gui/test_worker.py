@@ -152,7 +152,8 @@ def test_an_unwritable_output_folder_warns_and_keeps_the_image(qtbot, runner, tm
         runner.submit(REQUEST, blocked / "outputs")
     [kept] = signal.args[0]
     assert kept.path is None and not kept.image.isNull()
-    assert len(warnings) == 1 and "Could not save to" in warnings[0] and "Save as" in warnings[0]
+    assert len(warnings) == 1
+    assert "not-a-folder is a file, not a folder" in warnings[0] and "Save as" in warnings[0]
 
 
 def test_the_event_loop_stays_responsive_during_a_run(qtbot, runner, engine, tmp_path):
@@ -187,3 +188,14 @@ def test_previews_arrive_as_images_of_the_engine_arrays(qtbot, runner, tmp_path)
     assert box is None
     assert np.all(qimage_to_array(image) == 127)
     wait_idle(qtbot, runner)
+
+
+def test_results_never_replace_an_existing_file(qtbot, runner, tmp_path):
+    existing = tmp_path / "00001-7.png"
+    existing.write_bytes(b"the user's own file")
+    with qtbot.waitSignal(runner.result, timeout=5000) as signal:
+        runner.submit(REQUEST, tmp_path)
+    assert existing.read_bytes() == b"the user's own file"
+    [kept] = signal.args[0]
+    assert kept.path.parent == tmp_path and kept.path != existing
+    assert read_png_request(kept.path).seed == 7
