@@ -24,7 +24,58 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     info = sub.add_parser("info", help="describe a checkpoint file without loading its weights")
     info.add_argument("file", help="a .safetensors or .ckpt checkpoint")
+    _add_generation_commands(sub)
     return parser
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", default="", help="checkpoint file (default: the bundled demo model)")
+    group.add_argument("--vae", default=None, help="a separate VAE file replacing the checkpoint's")
+    group.add_argument("--prediction", choices=("eps", "v"), default=None, help="override eps/v detection")
+    group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    group.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
+
+
+def _add_sampling_options(parser: argparse.ArgumentParser, *, steps: int, cfg: float) -> None:
+    from ldm_studio.engine.requests import SAMPLERS, SCHEDULES
+
+    group = parser.add_argument_group("sampling")
+    group.add_argument("--prompt", default="", help="what to draw")
+    group.add_argument("--negative", default="", help="what to avoid")
+    group.add_argument("--seed", type=int, default=None, help="random seed (default: a random one)")
+    group.add_argument("--steps", type=int, default=steps)
+    group.add_argument("--cfg", type=float, default=cfg, help="classifier-free guidance scale")
+    group.add_argument("--sampler", choices=SAMPLERS, default="euler")
+    group.add_argument("--schedule", choices=SCHEDULES, default="normal")
+    group.add_argument("--batch", type=int, default=1, help="images per run")
+    group.add_argument("--out", required=True, help="output PNG; an existing file is never overwritten")
+
+
+def _add_generation_commands(sub: argparse._SubParsersAction) -> None:
+    generate = sub.add_parser("generate", help="text-to-image (or image-to-image with --init-image)")
+    _add_model_options(generate)
+    _add_sampling_options(generate, steps=20, cfg=7.0)
+    generate.add_argument("--width", type=int, default=None, help="default: the model's native size")
+    generate.add_argument("--height", type=int, default=None)
+    generate.add_argument("--init-image", default=None, help="start from this image (image-to-image)")
+    generate.add_argument("--strength", type=float, default=0.75, help="how much of --init-image to redo")
+
+    inpaint = sub.add_parser("inpaint", help="repaint the white area of a mask")
+    _add_model_options(inpaint)
+    _add_sampling_options(inpaint, steps=20, cfg=7.0)
+    inpaint.add_argument("--image", required=True)
+    inpaint.add_argument("--mask", required=True, help="same size as --image; white = repaint")
+    inpaint.add_argument("--strength", type=float, default=1.0)
+    inpaint.add_argument("--mask-blur", type=int, default=4, help="feather radius in pixels")
+    inpaint.add_argument("--only-masked", action="store_true", help="work on a crop around the mask")
+    inpaint.add_argument("--padding", type=int, default=32, help="context pixels around the crop")
+
+    upscale = sub.add_parser("upscale", help="4x super-resolution")
+    _add_model_options(upscale)
+    _add_sampling_options(upscale, steps=50, cfg=9.0)
+    upscale.add_argument("--image", required=True)
+    upscale.add_argument("--noise-level", type=int, default=20, help="noise added to the input (0-350)")
 
 
 def _run_gui(args: argparse.Namespace) -> int:
@@ -40,9 +91,18 @@ def _run_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_generation(args: argparse.Namespace) -> int:
+    from ldm_studio.headless import run_generation_command
+
+    return run_generation_command(args)
+
+
 COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {
     None: _run_gui,
     "info": _run_info,
+    "generate": _run_generation,
+    "inpaint": _run_generation,
+    "upscale": _run_generation,
 }
 
 

@@ -1,0 +1,105 @@
+"""The headless sub-commands `generate`, `inpaint` and `upscale`: the same engine as the GUI, on a terminal.
+
+Nothing is written unless the run finishes: a bad input, an error or Ctrl+C leaves the output folder as
+it was, and an existing file is never overwritten (a numbered name is chosen and printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import threading
+from pathlib import Path
+
+from ldm_studio.engine.requests import Cancelled, GenerationRequest, Progress, Result
+
+MODE_OF_COMMAND = {"inpaint": "inpaint", "upscale": "upscale"}
+
+
+def request_from_args(args: argparse.Namespace) -> GenerationRequest:
+    """The request a command line asks for; images are read here so a bad file fails before loading."""
+    from ldm_studio.engine.images import load_image, load_mask
+
+    mode = MODE_OF_COMMAND.get(args.command, "img2img" if getattr(args, "init_image", None) else "txt2img")
+    image_path = getattr(args, "image", None) or getattr(args, "init_image", None)
+    values = dict(
+        mode=mode,
+        model=args.model,
+        prompt=args.prompt,
+        negative_prompt=args.negative,
+        seed=args.seed if args.seed is not None else random.randrange(2**32),
+        steps=args.steps,
+        cfg_scale=args.cfg,
+        sampler=args.sampler,
+        schedule=args.schedule,
+        batch_size=args.batch,
+        prediction=args.prediction,
+        vae=args.vae,
+        device=args.device,
+        precision=args.precision,
+        init_image=load_image(image_path) if image_path else None,
+    )
+    if mode in ("img2img", "inpaint"):
+        values["strength"] = args.strength
+    if mode == "inpaint":
+        values.update(
+            mask=load_mask(args.mask),
+            mask_blur=args.mask_blur,
+            inpaint_only_masked=args.only_masked,
+            inpaint_padding=args.padding,
+        )
+    if mode == "upscale":
+        values["noise_level"] = args.noise_level
+    if mode == "txt2img":
+        values.update(width=args.width or 0, height=args.height or 0)
+    return GenerationRequest(**values)
+
+
+def _with_native_size(request: GenerationRequest, default_size: tuple[int, int]) -> GenerationRequest:
+    if request.mode != "txt2img":
+        image = request.init_image
+        return request.replace(width=image.shape[1], height=image.shape[0])
+    width, height = default_size
+    return request.replace(width=request.width or width, height=request.height or height)
+
+
+def run_generation_command(args: argparse.Namespace) -> int:
+    from ldm_studio.engine.checkpoint import load_model
+    from ldm_studio.engine.demo_models import resolve_model_path
+    from ldm_studio.engine.outputs import save_png_atomic
+    from ldm_studio.engine.pipeline import run
+    from ldm_studio.progress import ProgressBar
+
+    request = request_from_args(args)
+    model = load_model(
+        resolve_model_path(request.model, request.mode),
+        device=request.device,
+        precision=request.precision,
+        prediction=request.prediction,
+        vae=request.vae,
+    )
+    request = _with_native_size(request, model.family.default_size)
+    cancel = threading.Event()
+    result = None
+    with ProgressBar(request.steps, label=request.mode) as bar:
+        events = run(model, request, cancel)
+        try:
+            for event in events:
+                if isinstance(event, Progress):
+                    bar.total = event.total
+                    bar.update(event.step)
+                elif isinstance(event, Result):
+                    result = event
+                elif isinstance(event, Cancelled):
+                    break
+        except KeyboardInterrupt:
+            cancel.set()
+            events.close()
+    if result is None:
+        print("ldm-studio: cancelled; nothing was written", file=sys.stderr)
+        return 130
+    out = Path(args.out).expanduser()
+    for image, infotext, seed in zip(result.images, result.infotexts, result.seeds, strict=True):
+        print(save_png_atomic(image, infotext, request, out, seed=seed))
+    return 0
