@@ -1,0 +1,416 @@
+"""Checkpoints in, ready networks out: tell the family, describe the file, build and load the nets.
+
+Which family, and with which configs, in this order (later wins):
+1. the tensor shapes (`checkpoint_shapes.py`);
+2. an original LDM YAML beside the file (`model.yaml` next to `model.safetensors`);
+3. a JSON config in the safetensors metadata under "ldm_studio_config" (`families.py` has the format);
+4. the caller's `prediction=` ("eps" / "v"), which always wins.
+SD 2.x eps and v models have the same shapes; when nothing above says, the spread of one bias is used:
+std(output_blocks.11.1.transformer_blocks.0.norm1.bias) > 0.09 means v (it reads one small tensor,
+not the whole model, and needs no forward pass). Tell the user it was a guess; they can override.
+
+EMA: like the original inference configs (`use_ema: False`), the weights used are `model.diffusion_model.*`;
+`model_ema.*` copies are ignored (released "ema-only" files already hold the EMA weights there).
+
+Loading builds each net on the meta device and assigns the file's tensors (`assign=True`, strict): no
+random init and no second copy. Tensors already in the wanted dtype on the CPU stay copy-on-write
+memory-mapped views of the file; the rest are cast / moved one tensor at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .checkpoint_files import CheckpointReader, open_checkpoint, short_hash
+from .checkpoint_shapes import (
+    EMA_PREFIX,
+    TEXT_PREFIX,
+    UNET_PREFIX,
+    VAE_PREFIX,
+    ShapeError,
+    detect_family,
+    strip_prefix,
+    text_config_from_shapes,
+    top_prefixes,
+    unet_config_from_shapes,
+    v_prediction_probe,
+    vae_config_from_shapes,
+)
+from .checkpoint_yaml import config_from_yaml, yaml_beside
+from .devices import choose_device, choose_dtype, precision_name
+from .errors import CheckpointError
+from .families import KNOWN_FAMILIES, METADATA_KEY, Family, apply_config, with_prediction
+
+V_BIAS_STD_THRESHOLD = 0.09
+_PARTS = {"unet": UNET_PREFIX, "vae": VAE_PREFIX, "text": TEXT_PREFIX}
+_VAE_TOP_LEVEL = ("encoder.", "decoder.", "quant_conv.", "post_quant_conv.", "quantize.")
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What `inspect_checkpoint` finds without loading the weights."""
+
+    path: Path
+    format: str  # "safetensors" or "torch"
+    file_size: int  # bytes
+    config: Family  # the family, with network configs read from this file
+    config_source: str  # "shapes", "yaml" or "metadata": where the family came from in the end
+    prediction_source: str  # "family", "yaml", "metadata", "guessed" or "override"
+    parameters: dict[str, int]  # per part ("unet", "vae", "text"): number of weights
+    dtypes: dict[str, str]  # per part: "fp16", "fp32", "bf16", ...
+    has_ema: bool  # `model_ema.*` copies are present (and ignored)
+
+    @property
+    def family(self) -> str:
+        return self.config.name
+
+    @property
+    def prediction(self) -> str:
+        return self.config.prediction
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+@dataclass(eq=False)
+class LoadedModel:
+    """A checkpoint's networks, ready to run on `device` in `dtype`."""
+
+    path: Path
+    name: str  # file stem, as A1111 writes it in "Model:"
+    config: Family
+    unet: nn.Module
+    vae: nn.Module
+    text_encoder: nn.Module | None
+    tokenizer: Any | None  # ldm_studio.engine.tokenizer.ClipTokenizer, padding as the family needs
+    device: torch.device
+    dtype: torch.dtype
+    vae_path: Path | None = None  # a separate VAE file that replaced the checkpoint's own
+
+    @property
+    def family(self) -> str:
+        return self.config.name
+
+    @property
+    def prediction(self) -> str:
+        return self.config.prediction
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        return self.config.modes
+
+    @property
+    def linear_start(self) -> float:
+        return self.config.linear_start
+
+    @property
+    def linear_end(self) -> float:
+        return self.config.linear_end
+
+    @property
+    def timesteps(self) -> int:
+        return self.config.timesteps
+
+    def short_hash(self) -> str:
+        """A1111's "Model hash": first 10 hex of the file's sha256 (computed once per file version)."""
+        return short_hash(self.path)
+
+
+def inspect_checkpoint(path: str | Path, *, prediction: str | None = None) -> CheckpointInfo:
+    """Family, prediction, parameter counts and dtypes of a checkpoint, without loading its weights."""
+    with open_checkpoint(path) as reader:
+        family, config_source, prediction_source = resolve_family(reader, prediction)
+        parameters, dtypes = {}, {}
+        for part, prefix in _PARTS.items():
+            infos = [info for key, info in reader.tensors.items() if key.startswith(prefix)]
+            if part == "text" and family.text is None:
+                continue  # e.g. LDM inpainting's `cond_stage_model.*` is a copy of its first stage
+            if infos:
+                parameters[part] = sum(info.numel for info in infos)
+                by_dtype: dict[torch.dtype, int] = {}
+                for info in infos:
+                    by_dtype[info.dtype] = by_dtype.get(info.dtype, 0) + info.numel
+                dtypes[part] = precision_name(max(by_dtype, key=by_dtype.__getitem__))
+        return CheckpointInfo(
+            path=reader.path,
+            format=reader.format,
+            file_size=reader.file_size,
+            config=family,
+            config_source=config_source,
+            prediction_source=prediction_source,
+            parameters=parameters,
+            dtypes=dtypes,
+            has_ema=any(key.startswith(EMA_PREFIX) for key in reader.tensors),
+        )
+
+
+_PREDICTION_NOTES = {
+    "family": "",
+    "yaml": " (from the YAML beside the file)",
+    "metadata": " (from the file's metadata)",
+    "guessed": " (guessed from the weights; override with --prediction if images look wrong)",
+    "override": " (as asked)",
+}
+
+
+def describe_checkpoint(path: str | Path) -> str:
+    """What `ldm-studio info FILE` prints: family, prediction, sizes per part, dtype and short hash."""
+    info = inspect_checkpoint(path)
+    family = info.config
+    source = {"shapes": "", "yaml": ", from the YAML beside it", "metadata": ", from its metadata"}
+    labels = {"unet": "UNet", "vae": "VAE", "text": "text encoder"}
+    rows = [
+        ("family", f"{family.name} ({family.label}{source[info.config_source]})"),
+        ("prediction", f"{family.prediction}{_PREDICTION_NOTES[info.prediction_source]}"),
+        ("modes", ", ".join(family.modes)),
+        ("native size", f"{family.default_size[0]}x{family.default_size[1]}"),
+        *(
+            (labels[part], f"{n / 1e6:.1f} M parameters, {info.dtypes[part]}")
+            for part, n in info.parameters.items()
+        ),
+        (
+            "file",
+            f"{_human_size(info.file_size)}, {info.format}" + (", unused EMA copy" if info.has_ema else ""),
+        ),
+        ("short hash", short_hash(info.path)),
+    ]
+    return "\n".join([info.path.name, *(f"  {label + ':':<14}{value}" for label, value in rows)])
+
+
+def _human_size(size: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.2f} {unit}"
+    return f"{size} bytes"
+
+
+def resolve_family(reader: CheckpointReader, prediction: str | None = None) -> tuple[Family, str, str]:
+    """(family, config_source, prediction_source) for an open checkpoint; see the module doc for the order."""
+    name = reader.path.name
+    shapes = {key: info.shape for key, info in reader.tensors.items()}
+    try:
+        family: Family | None = detect_family(shapes)
+        not_detected: ShapeError | None = None
+    except ShapeError as exc:
+        family, not_detected = None, exc
+    configs: list[tuple[str, dict[str, Any]]] = []
+    yaml_path = yaml_beside(reader.path)
+    if yaml_path is not None:
+        configs.append(("yaml", config_from_yaml(yaml_path)))
+    if METADATA_KEY in reader.metadata:
+        configs.append(("metadata", _metadata_config(reader)))
+    if family is None and not configs:
+        raise CheckpointError(f"{name}: {not_detected}")
+    if family is None:
+        family = _family_from_shapes_alone(shapes)
+    config_source, prediction_source = "shapes", "family"
+    for source, values in configs:
+        try:
+            family = apply_config(family, values)
+        except (ValueError, TypeError) as exc:
+            where = yaml_path.name if source == "yaml" else f'its "{METADATA_KEY}" metadata'
+            raise CheckpointError(f"{name}: bad model config in {where}: {exc}") from None
+        config_source = source
+        if "prediction" in values or values.get("family") in KNOWN_FAMILIES:
+            prediction_source = source
+    if prediction is not None:
+        try:
+            return with_prediction(family, prediction), config_source, "override"
+        except ValueError as exc:
+            raise CheckpointError(f"{name}: {exc}") from None
+    if prediction_source == "family" and family.name == "sd2":
+        probe = v_prediction_probe(strip_prefix(shapes, UNET_PREFIX))
+        if probe is not None and probe in reader.tensors:
+            spread = reader.tensor(probe).float().std().item()
+            guess = "v" if spread > V_BIAS_STD_THRESHOLD else "eps"
+            return with_prediction(family, guess), config_source, "guessed"
+    return family, config_source, prediction_source
+
+
+def _metadata_config(reader: CheckpointReader) -> dict[str, Any]:
+    try:
+        values = json.loads(reader.metadata[METADATA_KEY])
+    except json.JSONDecodeError:
+        values = None
+    if not isinstance(values, dict):
+        raise CheckpointError(f'{reader.path.name}: its "{METADATA_KEY}" metadata is not a JSON object')
+    return values
+
+
+def _family_from_shapes_alone(shapes: Mapping[str, tuple[int, ...]]) -> Family:
+    """Where a config for an unknown family starts: what the shapes say, else SD 1.x."""
+    base = KNOWN_FAMILIES["sd1"]
+    parts = {"unet": base.unet, "vae": base.vae, "text": None}
+    readers = (
+        ("unet", unet_config_from_shapes, UNET_PREFIX),
+        ("vae", vae_config_from_shapes, VAE_PREFIX),
+        ("text", text_config_from_shapes, TEXT_PREFIX),
+    )
+    for part, read, prefix in readers:
+        with contextlib.suppress(ShapeError):
+            parts[part] = read(strip_prefix(shapes, prefix))
+    return dataclasses.replace(base, name="unknown", label="unknown model", **parts)
+
+
+def load_model(
+    path: str | Path,
+    *,
+    device: str | torch.device = "auto",
+    precision: str = "auto",
+    prediction: str | None = None,
+    vae: str | Path | None = None,
+) -> LoadedModel:
+    """Load a checkpoint's UNet, VAE (or the one in `vae`), text encoder and tokenizer, ready to run."""
+    from .nets.autoencoder import Autoencoder
+    from .nets.text import TextEncoder, text_state_dict_from_checkpoint
+    from .nets.unet import UNetModel
+
+    target = choose_device(device)
+    dtype = choose_dtype(target, precision)
+    with open_checkpoint(path) as reader:
+        path = reader.path
+        family, _, _ = resolve_family(reader, prediction)
+        unet = build_net(
+            UNetModel, family.unet, _part(reader, UNET_PREFIX), target, dtype, f"{path.name}: UNet"
+        )
+        text_encoder = None
+        if family.text is not None:
+            raw = _part(reader, TEXT_PREFIX)
+            state = text_state_dict_from_checkpoint(raw, family.text)
+            text_encoder = build_net(
+                TextEncoder, family.text, state, target, dtype, f"{path.name}: text encoder"
+            )
+        first_stage = None
+        if vae is None:
+            state = _part(reader, VAE_PREFIX)
+            first_stage = build_net(Autoencoder, family.vae, state, target, dtype, f"{path.name}: VAE")
+    vae_path = None
+    if vae is not None:
+        vae_path = Path(vae).expanduser()
+        first_stage, config = load_vae(vae_path, family, target, dtype, model_name=path.name)
+        family = dataclasses.replace(family, vae=config)
+    tokenizer = None
+    if family.text is not None:
+        from .tokenizer import load_tokenizer
+
+        tokenizer = load_tokenizer(family.text.pad_token_id)
+    return LoadedModel(
+        path=path,
+        name=path.stem,
+        config=family,
+        unet=unet,
+        vae=first_stage,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        device=target,
+        dtype=dtype,
+        vae_path=vae_path,
+    )
+
+
+def load_vae(
+    path: Path, family: Family, device: torch.device, dtype: torch.dtype, *, model_name: str = "the model"
+) -> tuple[nn.Module, Any]:
+    """A separate VAE file (original layout, with or without `first_stage_model.`) for `family`'s model."""
+    from .nets.autoencoder import Autoencoder
+
+    with open_checkpoint(path) as reader:
+        prefix = VAE_PREFIX if any(k.startswith(VAE_PREFIX) for k in reader.tensors) else ""
+        keys = [
+            k for k in reader.tensors if k.startswith(prefix) and k[len(prefix) :].startswith(_VAE_TOP_LEVEL)
+        ]
+        shapes = {k[len(prefix) :]: reader.tensors[k].shape for k in keys}
+        if any("down_blocks." in k for k in reader.tensors):
+            raise CheckpointError(
+                f"{reader.path.name} is a VAE in the diffusers layout, which is not supported: "
+                "use the original-layout file (e.g. vae-ft-mse-840000-ema-pruned.safetensors)"
+            )
+        try:
+            config = vae_config_from_shapes(shapes)
+        except ShapeError as exc:
+            found = ", ".join(top_prefixes({k: i.shape for k, i in reader.tensors.items()}))
+            raise CheckpointError(f"{reader.path.name} is not a VAE: {exc}; found prefixes {found}") from None
+        wanted = family.vae
+        if (config.kind, config.embed_dim, config.downscale) != (
+            wanted.kind,
+            wanted.embed_dim,
+            wanted.downscale,
+        ):
+            raise CheckpointError(
+                f"{reader.path.name} does not fit {model_name}: it is a {_vae_words(config)}, "
+                f"the model needs a {_vae_words(wanted)}"
+            )
+        config = dataclasses.replace(config, scale_factor=wanted.scale_factor)
+        state = {k[len(prefix) :]: reader.tensor(k) for k in keys}
+        net = build_net(Autoencoder, config, state, device, dtype, f"{reader.path.name}: VAE")
+    return net, config
+
+
+def _vae_words(config: Any) -> str:
+    kind, channels, scale = config.kind.upper(), config.embed_dim, config.downscale
+    return f"{kind} autoencoder with {channels} latent channels at 1/{scale} size"
+
+
+def _part(reader: CheckpointReader, prefix: str) -> dict[str, torch.Tensor]:
+    return {key[len(prefix) :]: reader.tensor(key) for key in reader.tensors if key.startswith(prefix)}
+
+
+def build_net(
+    cls: type[nn.Module],
+    config: Any,
+    state: Mapping[str, torch.Tensor],
+    device: torch.device,
+    dtype: torch.dtype,
+    what: str,
+) -> nn.Module:
+    """`cls(config)` built on the meta device with `state` assigned as its weights, in eval mode.
+
+    `what` ("model.ckpt: UNet") starts the error message when the weights do not fit the config.
+    """
+    with torch.device("meta"):
+        net = cls(config)
+    expected = {key: tuple(t.shape) for key, t in net.state_dict().items()}
+    _check_fit(expected, state, what)
+    weights = {key: _to(tensor, device, dtype) for key, tensor in state.items()}
+    net.load_state_dict(weights, strict=True, assign=True)
+    stuck = [name for name, t in chain(net.named_parameters(), net.named_buffers()) if t.is_meta]
+    if stuck:  # a net that keeps non-persistent buffers on meta: a bug in that net, not in the file
+        raise RuntimeError(f"{cls.__name__} left {', '.join(stuck[:3])} on the meta device after loading")
+    return net.eval().requires_grad_(False)
+
+
+def _check_fit(expected: dict[str, tuple[int, ...]], state: Mapping[str, torch.Tensor], what: str) -> None:
+    missing = [key for key in expected if key not in state]
+    unexpected = [key for key in state if key not in expected]
+    mismatched = [key for key in expected if key in state and tuple(state[key].shape) != expected[key]]
+    problems = []
+    if mismatched:
+        key = mismatched[0]
+        problems.append(
+            f"{len(mismatched)} tensor(s) of the wrong shape (e.g. {key}: "
+            f"{list(state[key].shape)} in the file, {list(expected[key])} expected)"
+        )
+    if missing:
+        problems.append(f"{len(missing)} tensor(s) missing (e.g. {missing[0]})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected tensor(s) (e.g. {unexpected[0]})")
+    if problems:
+        raise CheckpointError(f"{what} weights do not fit the network: {'; '.join(problems)}")
+
+
+def _to(tensor: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    # Only floating tensors take the compute dtype; `.to` returns the mmapped tensor when nothing changes.
+    if tensor.is_floating_point():
+        return tensor.to(device=device, dtype=dtype)
+    return tensor.to(device=device)
