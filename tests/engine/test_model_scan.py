@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -10,7 +11,13 @@ import torch
 from safetensors.torch import save_file
 
 from ldm_studio.engine.errors import LdmError
-from ldm_studio.engine.model_scan import add_model_file, inspect_model, list_checkpoints, scan_models
+from ldm_studio.engine.model_scan import (
+    add_model_file,
+    inspect_model,
+    list_checkpoints,
+    model_hash,
+    scan_models,
+)
 
 
 def test_checkpoints_are_found_in_sub_folders_sorted_and_other_files_skipped(tmp_path):
@@ -75,3 +82,11 @@ def test_the_copy_is_independent_of_a_later_change_to_the_source_name(tmp_path):
     added = add_model_file(source, tmp_path / "models")
     source.unlink()  # the user cleans up the download folder
     assert Path(added).read_bytes() == b"weights"
+
+
+def test_the_short_hash_is_a1111s_model_hash(tmp_path):
+    from ldm_studio.engine.checkpoint_files import short_hash
+
+    path = tmp_path / "m.safetensors"
+    path.write_bytes(b"weights" * 1000)
+    assert model_hash(path) == short_hash(path) == hashlib.sha256(b"weights" * 1000).hexdigest()[:10]
