@@ -66,8 +66,7 @@ def validate_request(
         raise InputError(f"the input image must be RGB uint8 (H, W, 3); got {image.dtype} {image.shape}")
     if request.mode == "inpaint":
         _check_mask(request.mask, image)
-    if request.mode in ("img2img", "inpaint") and not request.inpaint_only_masked:
-        check_size(image.shape[1], image.shape[0], size_multiple)
+    # Input images of any size are fine: the pipeline pads them to the model's grid and crops back.
 
 
 def _check_mask(mask: np.ndarray | None, image: np.ndarray) -> None:
