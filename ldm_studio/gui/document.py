@@ -8,6 +8,7 @@ store and a dropped PNG all go through the same object. Pressing Generate freeze
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -28,6 +29,16 @@ MODE_LABELS: dict[str, str] = {
     "inpaint": "Inpaint",
     "upscale": "Upscale ×4",
 }
+
+
+def is_device_name(name: str) -> bool:
+    return name in DEVICES or re.fullmatch(r"cuda:\d+", name) is not None
+
+
+def _device(value: Any) -> str:
+    if not isinstance(value, str) or not is_device_name(value):
+        raise ValueError(f"{value!r} is not a device: use auto, cpu, cuda, cuda:N or mps")
+    return value
 
 
 def _clamped_int(low: int, high: int, multiple: int = 1) -> Callable[[Any], int]:
@@ -93,7 +104,7 @@ class Document(QObject):
     inpaint_padding = Field(32, _clamped_int(0, 512))
     noise_level = Field(20, _clamped_int(0, 350))
     # Chosen in Preferences rather than the prompt panel, but they travel in every request.
-    device = Field("auto", _one_of(DEVICES))
+    device = Field("auto", _device)
     precision = Field("auto", _one_of(PRECISIONS))
     preview_interval = Field(1, _clamped_int(0, 100))
 
