@@ -25,9 +25,14 @@ def _steps(sigmas: torch.Tensor) -> list[tuple[float, float]]:
     return list(itertools.pairwise(float(s) for s in sigmas))
 
 
-def _noise(x: torch.Tensor, generator: torch.Generator | None, sampler: str) -> torch.Tensor:
+def _require_generator(generator: torch.Generator | None, sampler: str) -> torch.Generator:
+    # Checked before the first model call: on a CPU that call can take half a minute.
     if generator is None:
         raise ValueError(f"The {sampler} sampler adds noise: pass a torch.Generator for a reproducible run.")
+    return generator
+
+
+def _noise(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.randn(x.shape, generator=generator, dtype=torch.float32).to(x.device, x.dtype)
 
 
@@ -72,12 +77,14 @@ def sample_euler_ancestral(
     eta: float = 1.0,
 ) -> torch.Tensor:
     """Euler down to σ_down, then fresh noise up to σ_next (η = 1 is diffusers' Euler a)."""
+    if eta > 0:
+        _require_generator(generator, "euler_a")
     for i, (sigma, sigma_next) in enumerate(_steps(sigmas)):
         denoised = denoise(x, sigma)
         sigma_down, sigma_up = _ancestral_split(sigma, sigma_next, eta)
         x = x + (x - denoised) / sigma * (sigma_down - sigma)
         if sigma_up > 0:
-            x = x + _noise(x, generator, "euler_a") * sigma_up
+            x = x + _noise(x, generator) * sigma_up
         _report(callback, i, sigma, x, denoised)
     return x
 
@@ -93,8 +100,8 @@ def sample_ddim(
     eta: float = 0.0,
 ) -> torch.Tensor:
     """DDIM. In σ-space its update is exactly Euler ancestral with DDIM's η (η = 0: plain Euler)."""
-    if eta > 0 and generator is None:
-        _noise(x, generator, "ddim")  # raises: say so before the first model call
+    if eta > 0:
+        _require_generator(generator, "ddim")
     return sample_euler_ancestral(denoise, x, sigmas, generator=generator, callback=callback, eta=eta)
 
 
@@ -198,6 +205,8 @@ def sample_dpmpp_2m_sde(
     eta: float = 1.0,
 ) -> torch.Tensor:
     """DPM-Solver++(2M) SDE, midpoint form with Gaussian noise per step (diffusers' sde-dpmsolver++)."""
+    if eta > 0:
+        _require_generator(generator, "dpmpp_2m_sde")
     old_denoised, h_last = None, None
     for i, (sigma, sigma_next) in enumerate(_steps(sigmas)):
         denoised = denoise(x, sigma)
@@ -209,7 +218,7 @@ def sample_dpmpp_2m_sde(
             x = (sigma_next / sigma) * math.exp(-eta * h) * x + decay * denoised
             if old_denoised is not None:
                 x = x + 0.5 * decay * (h / h_last) * (denoised - old_denoised)
-            x = x + _noise(x, generator, "dpmpp_2m_sde") * (sigma_next * math.sqrt(-math.expm1(-2 * eta * h)))
+            x = x + _noise(x, generator) * (sigma_next * math.sqrt(-math.expm1(-2 * eta * h)))
             h_last = h
         old_denoised = denoised
         _report(callback, i, sigma, x, denoised)

@@ -102,11 +102,13 @@ def test_a_seed_gives_the_same_image_and_another_seed_a_different_one(name):
     assert not torch.allclose(first, run(43))
 
 
-@pytest.mark.parametrize("name", STOCHASTIC)
-def test_stochastic_sampler_without_generator_refuses_rather_than_using_global_rng(name):
+@pytest.mark.parametrize("name", [*STOCHASTIC, "ddim"])
+def test_stochastic_sampler_without_generator_refuses_before_any_model_call(name):
     sigmas = sampling_sigmas(SCHEDULE, 3, "normal", name)
+    denoise, calls = counting(gaussian_denoiser)
     with pytest.raises(ValueError, match="Generator"):
-        sample(name, gaussian_denoiser, torch.ones(1, 1, 2, 2), sigmas)
+        sample(name, denoise, torch.ones(1, 1, 2, 2), sigmas, eta=0.5)
+    assert calls == []
 
 
 def test_ddim_with_eta_zero_is_deterministic_euler():
