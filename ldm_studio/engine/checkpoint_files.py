@@ -48,8 +48,8 @@ _KNOWN_MAGIC = {
     b"\xff\xd8\xff": "a JPEG image",
     b"GIF8": "a GIF image",
     b"RIFF": "a WebP image or other RIFF file",
-    b"<!DO": "an HTML page (a failed download?)",
-    b"<htm": "an HTML page (a failed download?)",
+    b"<!DO": "an HTML page, perhaps a failed download",
+    b"<htm": "an HTML page, perhaps a failed download",
     b"version https://git-lfs": "a Git LFS pointer, not the weights (run `git lfs pull`)",
     b"{": "a JSON file",
 }
@@ -219,8 +219,9 @@ class _PickledStub:
 
 
 def _first_line(exc: BaseException) -> str:
+    """The first sentence of an exception's message: torch appends paragraphs of advice."""
     text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    return text[0].split(". ")[0].rstrip(".") if text else type(exc).__name__
 
 
 _hashes: dict[tuple[str, int, int], str] = {}

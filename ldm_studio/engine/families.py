@@ -183,10 +183,14 @@ def apply_config(base: Family, values: dict[str, Any]) -> Family:
     unknown = sorted(set(values) - _TOP_KEYS)
     if unknown:
         raise ValueError(f"unknown config field(s) {', '.join(unknown)}")
-    name = values.get("family", base.name)
-    if name != base.name and name in KNOWN_FAMILIES:
+    name = values.get("family")
+    if name in KNOWN_FAMILIES and name != base.name:
         base = fit_to_family(KNOWN_FAMILIES[name], base.unet, base.vae, base.text)
-    changes: dict[str, Any] = {"name": str(name)}
+    if "prediction" in values:  # before the rest: SD 2.x moves between "sd2" and "sd2-v" with it
+        base = with_prediction(base, _choice(values["prediction"], PREDICTIONS, "prediction"))
+    changes: dict[str, Any] = {}
+    if name is not None and name not in KNOWN_FAMILIES:
+        changes["name"] = str(name)
     for part, cls, current in (
         ("unet", UNetConfig, base.unet),
         ("vae", AutoencoderConfig, base.vae),
@@ -197,8 +201,6 @@ def apply_config(base: Family, values: dict[str, Any]) -> Family:
     for key in ("label", "linear_start", "linear_end", "timesteps"):
         if key in values:
             changes[key] = type(getattr(base, key))(values[key])
-    if "prediction" in values:
-        changes["prediction"] = _choice(values["prediction"], PREDICTIONS, "prediction")
     if "conditioning" in values:
         changes["conditioning"] = _choice(values["conditioning"], CONDITIONINGS, "conditioning")
     if "modes" in values:
