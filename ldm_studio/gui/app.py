@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] = ()) -> int:
-    from PySide6.QtWidgets import QApplication, QLabel, QMainWindow
+    # Before transformers can be imported by a model load: this app never reaches a model hub.
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        os.environ.setdefault(name, "1")
+    from PySide6.QtWidgets import QApplication
+
+    from ldm_studio.gui.main_window import MainWindow
+    from ldm_studio.gui.settings import APP_NAME, ORGANIZATION, Settings
 
     app = QApplication.instance() or QApplication([sys.argv[0], *argv])
-    window = QMainWindow()
-    window.setWindowTitle("ldm_studio")
-    window.setCentralWidget(QLabel("ldm_studio"))
-    window.resize(1280, 800)
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APP_NAME)  # QSettings and QStandardPaths use these two names
+    window = MainWindow(Settings())
     window.show()
     return app.exec()

@@ -91,6 +91,7 @@ class ModelsPanel(QWidget):
         self.ask_folder: Callable[[QWidget, str], str] = _ask_folder
 
         self.folder_label = QLabel()
+        self.folder_label.setWordWrap(True)  # a long path wraps instead of widening the dock
         self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.change_button = QPushButton("Change…")
         self.change_button.clicked.connect(self.choose_folder)

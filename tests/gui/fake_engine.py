@@ -38,7 +38,8 @@ def image_for_seed(seed: int, width: int, height: int) -> Image.Image:
 @dataclass
 class ScriptedEngine:
     step_seconds: float = 0.0  # sleep per step (the GIL is free while sleeping)
-    cpu_seconds: float = 0.0  # pure-Python busy work per step (holds the GIL, like a badly behaved engine)
+    cpu_seconds: float = 0.0  # pure-Python busy work per step (holds the GIL: the worst case for the GUI)
+    array_seconds: float = 0.0  # numpy work per step (frees the GIL inside each operation, as torch does)
     pause_at_step: int | None = None  # wait for `gate` before this step
     gate: threading.Event = field(default_factory=threading.Event)
     bad_models: set[str] = field(default_factory=set)  # model paths that fail to load
@@ -93,6 +94,10 @@ class ScriptedEngine:
         total = 0
         while time.perf_counter() < deadline:
             total += sum(i * i for i in range(2000))
+        deadline = time.perf_counter() + self.array_seconds
+        latent = np.ones((4, 256, 256), np.float32)
+        while time.perf_counter() < deadline:
+            latent = np.tanh(latent * 0.5 + np.sqrt(latent * latent + 1.0))
 
     def save_image(
         self, image: Any, infotext: str, request: GenerationRequest, folder: Path, seed: int

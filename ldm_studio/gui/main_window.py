@@ -1,0 +1,342 @@
+"""The main window: canvas in the centre, prompt panel, models, gallery strip and status bar around it.
+
+It wires parts that do not know each other: the document (what to generate), the canvas (the working
+image and mask), the job runner (the worker thread) and the views of their results. Generate freezes
+the document into a request; the runner's signals come back here and are shown. Files dropped or opened
+go through `open_paths`. Nothing here blocks: errors become a notice, and the next Generate works.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QCloseEvent, QImage, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QToolBar, QVBoxLayout, QWidget
+
+from ldm_studio.engine.errors import InputError
+from ldm_studio.engine.metadata import read_png_request
+from ldm_studio.engine.model_scan import ModelEntry
+from ldm_studio.gui.canvas import Canvas
+from ldm_studio.gui.canvas_toolbar import CanvasToolbar
+from ldm_studio.gui.document import Document
+from ldm_studio.gui.drop_handler import DropFilter, sort_dropped
+from ldm_studio.gui.engine_api import EngineApi
+from ldm_studio.gui.gallery import Gallery
+from ldm_studio.gui.job_queue import Job, JobQueue, JobState
+from ldm_studio.gui.job_runner import JobRunner
+from ldm_studio.gui.model_list import ModelList
+from ldm_studio.gui.models_panel import ModelSelector, ModelsPanel, no_models_hint
+from ldm_studio.gui.notice_bar import NoticeBar
+from ldm_studio.gui.preferences import PreferencesDialog
+from ldm_studio.gui.prompt_panel import PromptPanel
+from ldm_studio.gui.qt_images import qimage_to_array
+from ldm_studio.gui.settings import Settings, default_models_folder
+from ldm_studio.gui.size_presets import size_presets
+from ldm_studio.gui.status_bar import StatusBar
+from ldm_studio.gui.worker import ResultImage
+
+BLANK_GREY = 128
+OPEN_FILTER = "Images and checkpoints (*.png *.jpg *.jpeg *.webp *.bmp *.safetensors *.ckpt);;All files (*)"
+_END_MESSAGES = {JobState.FINISHED: "Done", JobState.CANCELLED: "Cancelled", JobState.FAILED: "Failed"}
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self, settings: Settings, engine: EngineApi | None = None, models: ModelList | None = None
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("ldm_studio")
+        self.settings = settings
+        self.document = Document(self)
+        self._first_run = not settings.document
+        self.document.update(settings.document, strict=False)  # the last session's parameters
+        self.models = models if models is not None else ModelList(settings, parent=self)
+        self.runner = JobRunner(JobQueue(self), engine, self)
+
+        self.canvas = Canvas()
+        self.notice = NoticeBar()
+        central = QWidget()
+        central_layout = QVBoxLayout(central)
+        central_layout.setContentsMargins(0, 0, 0, 0)
+        central_layout.addWidget(self.notice)
+        central_layout.addWidget(self.canvas, stretch=1)
+        self.setCentralWidget(central)
+        canvas_toolbar = CanvasToolbar(self.canvas, self)
+        canvas_toolbar.setObjectName("canvas_toolbar")  # saveState needs names
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, canvas_toolbar)
+
+        self.prompt_panel = PromptPanel(self.document)
+        self.models_panel = ModelsPanel(self.models, self.document, settings)
+        self.gallery = Gallery()
+        self.gallery.output_folder = settings.outputs_folder
+        prompt_dock = self._dock("Prompt", self.prompt_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        models_dock = self._dock("Models", self.models_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(prompt_dock, models_dock)  # a tab: the window still fits a small screen
+        prompt_dock.raise_()
+        self._dock("Gallery", self.gallery, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.status = StatusBar(self)
+        self.setStatusBar(self.status)
+        self.model_selector = ModelSelector(self.models, self.document)
+        self._build_actions()
+
+        self._drop_filter = DropFilter(self.open_paths, self)
+        self.setAcceptDrops(True)
+        for widget in (self, self.canvas):
+            widget.installEventFilter(self._drop_filter)
+        self._connect()
+        self.previews_shown = 0  # of the running job: tests and the user both count on previews
+        self._done_message = ""
+        self._first_scan = True
+        self._trained_size: tuple[int, int] | None = None  # of the chosen model, once scanned
+        if settings.window_geometry is not None:
+            self.restoreGeometry(settings.window_geometry)
+        else:
+            self.resize(1400, 900)
+        if settings.window_state is not None:
+            self.restoreState(settings.window_state)
+        if settings.models_folder == default_models_folder():
+            with contextlib.suppress(OSError):  # our own folder: make it, so the hint can point into it
+                settings.models_folder.mkdir(parents=True, exist_ok=True)
+        self.models.rescan()
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"{title.lower()}_dock")  # saveState needs names
+        dock.setWidget(widget)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _action(self, text: str, slot, shortcuts: Sequence[QKeySequence | str] = ()) -> QAction:
+        action = QAction(text, self)
+        action.setShortcuts([QKeySequence(s) for s in shortcuts])
+        action.triggered.connect(slot)
+        self.addAction(action)  # shortcuts work wherever the focus is in the window
+        return action
+
+    def _build_actions(self) -> None:
+        self.generate_action = self._action("Generate", self.generate, ["Ctrl+Return", "Ctrl+Enter"])
+        self.cancel_action = self._action("Cancel", self.cancel, ["Esc"])
+        self.open_action = self._action("Open…", self.open_dialog, [QKeySequence.StandardKey.Open])
+        self.save_action = self._action("Save image as…", self.gallery.save_selected_as, ["Ctrl+S"])
+        self.undo_action = self._action("Undo", self.canvas.undo, ["Ctrl+Z"])
+        self.redo_action = self._action("Redo", self.canvas.redo, ["Ctrl+Y", "Ctrl+Shift+Z"])
+        self.preferences_action = self._action("Preferences…", self.show_preferences, ["Ctrl+,"])
+        self.quit_action = self._action("Quit", self.close, ["Ctrl+Q"])
+
+        menus = self.menuBar()
+        file_menu = menus.addMenu("&File")
+        file_menu.addActions([self.open_action, self.save_action])
+        file_menu.addSeparator()
+        file_menu.addActions([self.preferences_action, self.quit_action])
+        edit_menu = menus.addMenu("&Edit")
+        edit_menu.addActions([self.undo_action, self.redo_action])
+        generate_menu = menus.addMenu("&Generate")
+        generate_menu.addActions([self.generate_action, self.cancel_action])
+
+        bar = QToolBar("Model", self)
+        bar.setObjectName("model_toolbar")
+        bar.addWidget(self.model_selector)
+        bar.addActions([self.generate_action, self.cancel_action])
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+        self.insertToolBarBreak(bar)
+
+    def _connect(self) -> None:
+        runner, status = self.runner, self.status
+        runner.modelLoading.connect(status.show_loading)
+        runner.modelLoaded.connect(status.show_model)
+        runner.started.connect(self._on_started)
+        runner.progress.connect(status.show_progress)
+        runner.preview.connect(self._on_preview)
+        runner.result.connect(self._on_result)
+        runner.error.connect(self._on_error)
+        runner.warning.connect(self.notice.show_error)
+        runner.jobFinished.connect(self._on_job_finished)
+        runner.queue.changed.connect(lambda: status.show_queue(runner.queue.count(JobState.QUEUED)))
+        self.prompt_panel.generateClicked.connect(self.generate)
+        self.prompt_panel.cancelClicked.connect(self.cancel)
+        self.prompt_panel.set_running(False)
+        self.gallery.viewRequested.connect(self.view_result)
+        self.gallery.useAsInput.connect(self.use_as_input)
+        self.gallery.message.connect(lambda text: status.showMessage(text, 8000))
+        self.gallery.errorOccurred.connect(self.notice.show_error)
+        self.models.changed.connect(self._on_models_changed)
+        self.models.message.connect(lambda text: status.showMessage(text, 8000))
+        self.models.errorOccurred.connect(self.notice.show_error)
+        self.document.changed.connect(self._on_document_changed)
+
+    # -- generating ----------------------------------------------------------------------------
+
+    def generate(self) -> Job | None:
+        """Freeze the document into a request and queue it; say what is missing instead if it cannot run."""
+        document = self.document
+        if not document.seed_locked:
+            document.randomize_seed()
+        image = self.canvas.image()
+        mask = self.canvas.mask() if document.mode == "inpaint" and image is not None else None
+        try:
+            self._check_model_can(document.mode)
+            request = document.to_request(image, mask)
+        except InputError as exc:
+            self.notice.show_error(str(exc))
+            return None
+        if self.notice.kind == "error":
+            self.notice.dismiss()  # a new attempt: the old error is no longer news
+        self.settings.document = document.values()  # a crash later must not lose the prompt
+        job = self.runner.submit(request, self.settings.outputs_folder)
+        self.prompt_panel.set_running(True)
+        if job.state is JobState.QUEUED:
+            self.status.showMessage("Queued: it starts when the current image is done", 5000)
+        return job
+
+    def _check_model_can(self, mode: str) -> None:
+        entry = self.models.entry_for(self.document.model)
+        if entry is not None and entry.usable and entry.modes and mode not in entry.modes:
+            raise InputError(
+                f"{entry.name} cannot do {mode}: it can do {', '.join(entry.modes)}. Choose another model."
+            )
+
+    def cancel(self) -> None:
+        if self.runner.busy or self.runner.queue.next_queued() is not None:
+            self.runner.cancel()
+            self.status.showMessage("Cancelling…", 3000)
+
+    def _on_started(self, job: Job) -> None:
+        self.previews_shown = 0
+        self._done_message = ""
+        self.status.job_started()
+        request = job.request
+        if request.mode == "txt2img" and self.canvas.image() is None:
+            # Give the live previews something to be drawn on.
+            blank = np.full((request.height, request.width, 3), BLANK_GREY, np.uint8)
+            self.canvas.set_image(blank)
+
+    def _on_preview(self, image: QImage, box) -> None:
+        self.previews_shown += 1
+        self.canvas.show_preview(image, box)
+
+    def _on_result(self, results: list[ResultImage]) -> None:
+        self.canvas.clear_preview()
+        self.gallery.add_results(results)
+        if results:
+            self.view_result(results[0])
+        saved = [r.path for r in results if r.path is not None]
+        if len(saved) == 1:
+            self._done_message = f"Done: saved {saved[0].name} in {saved[0].parent}"
+        elif saved:
+            self._done_message = f"Done: saved {len(saved)} images in {saved[0].parent}"
+
+    def _on_error(self, message: str) -> None:
+        self.canvas.clear_preview()
+        self.notice.show_error(message)
+
+    def _on_job_finished(self, job: Job) -> None:
+        self.canvas.clear_preview()
+        busy = self.runner.busy or self.runner.queue.next_queued() is not None
+        self.prompt_panel.set_running(busy)
+        if not busy:
+            message = _END_MESSAGES.get(job.state, "")
+            if job.state is JobState.FINISHED and self._done_message:
+                message = self._done_message
+            self.status.job_ended(message)
+
+    # -- results and inputs --------------------------------------------------------------------
+
+    def view_result(self, result: ResultImage) -> None:
+        """Make a result the working image; an inpainting mask of the same size is kept for the next try."""
+        self._set_working_image(qimage_to_array(result.image), keep_mask=True)
+
+    def use_as_input(self, result: ResultImage, mode: str) -> None:
+        self._set_working_image(qimage_to_array(result.image), keep_mask=mode == "inpaint")
+        self.document.mode = mode
+
+    def _set_working_image(self, image: np.ndarray, keep_mask: bool) -> None:
+        mask = self.canvas.mask()
+        self.canvas.set_image(image)
+        if keep_mask and mask.shape == image.shape[:2] and mask.any():
+            self.canvas.set_mask(mask)
+
+    # -- files ----------------------------------------------------------------------------------
+
+    def open_dialog(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open", str(self.settings.outputs_folder), OPEN_FILTER)
+        self.open_paths([Path(p) for p in paths])
+
+    def open_paths(self, paths: Sequence[Path]) -> None:
+        """Checkpoints join the models folder; the first image opens, with its parameters if any."""
+        dropped = sort_dropped(paths)
+        if dropped.models:
+            self.models.add_files(dropped.models)
+        if dropped.images:
+            self._open_image(dropped.images[0])
+        if dropped.others:
+            names = ", ".join(p.name for p in dropped.others)
+            self.notice.show_error(
+                f"{names}: not an image or a checkpoint. Drop a PNG/JPEG/WebP image to open it, "
+                "or a .safetensors/.ckpt model to add it."
+            )
+
+    def _open_image(self, path: Path) -> None:
+        if not self.canvas.open_image_file(path):
+            return  # the canvas says why on its banner and keeps what it had
+        try:
+            stored = read_png_request(path)
+        except InputError:
+            stored = None
+        if stored is not None:
+            self.document.apply_parameters(stored)
+            self.status.showMessage(f"Opened {path.name} and restored its parameters", 8000)
+        else:
+            self.status.showMessage(f"Opened {path.name}", 5000)
+
+    # -- models and settings --------------------------------------------------------------------
+
+    def _model_entry(self) -> ModelEntry | None:
+        return self.models.entry_for(self.document.model)
+
+    def _model_entry_size(self) -> tuple[int, int] | None:
+        entry = self._model_entry()
+        return entry.default_size if entry is not None else None
+
+    def _on_models_changed(self) -> None:
+        first_scan, self._first_scan = self._first_scan, False
+        # A restored session keeps its size; a first run starts at the model's trained size.
+        self._apply_model_size(follow=first_scan and self._first_run)
+        if first_scan and not self.models.user_entries and not self.document.model:
+            self.notice.show_info(no_models_hint(self.models.folder))
+
+    def _on_document_changed(self, name: str) -> None:
+        if name == "model":
+            previous = self._trained_size
+            self._apply_model_size(follow=(self.document.width, self.document.height) == previous)
+
+    def _apply_model_size(self, follow: bool) -> None:
+        """Offer sizes that suit the model; with `follow`, switch to the size it was trained at."""
+        trained = self._model_entry_size()
+        self._trained_size = trained
+        self.prompt_panel.set_size_presets(size_presets(trained))
+        if follow and trained:
+            self.document.width, self.document.height = trained
+
+    def show_preferences(self) -> None:
+        dialog = PreferencesDialog(self.settings, self.document, self)
+        old_models = self.settings.models_folder
+        if dialog.exec():
+            self.gallery.output_folder = self.settings.outputs_folder
+            if self.settings.models_folder != old_models:
+                self.models.rescan()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.runner.shutdown()
+        self.settings.document = self.document.values()
+        self.settings.window_geometry = self.saveGeometry()
+        self.settings.window_state = self.saveState()
+        self.settings.sync()
+        super().closeEvent(event)
