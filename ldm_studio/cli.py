@@ -21,6 +21,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Offline desktop studio for latent diffusion models. With no command, opens the window.",
     )
     parser.add_argument("--version", action="version", version=f"ldm-studio {__version__}")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check this installation headless on the bundled demo models, print one line, and exit",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     info = sub.add_parser("info", help="describe a checkpoint file without loading its weights")
     info.add_argument("file", help="a .safetensors or .ckpt checkpoint")
@@ -106,9 +111,22 @@ COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {
 }
 
 
+def _run_self_test(args: argparse.Namespace) -> int:
+    from ldm_studio.self_test import run_self_test
+
+    try:
+        print(run_self_test())
+    except AssertionError as exc:
+        print(f"ldm-studio: self-test failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.self_test:
+            return _run_self_test(args)
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print("ldm-studio: interrupted", file=sys.stderr)
