@@ -14,7 +14,8 @@ Public API (used by the main window and the canvas tool bar):
   `set_brush_hardness(0..1)`, `brush()`; keys `[` `]` size, B brush, E eraser; signal `brushChanged`.
   Tablet pressure scales the brush size when the pen reports it.
 - overlay: `set_overlay_color(QColor)`, `set_overlay_opacity(0..1)`, `set_overlay_visible(bool)`;
-  `set_feather_preview(blur_px, grow_px, enabled)` shows the mask the model will use instead.
+  `set_feather_preview(blur_px, grow_px, enabled)` shows the mask the model will use instead;
+  signal `overlayChanged`. The tool bar for all of this is canvas_toolbar.CanvasToolbar.
 - previews: `show_preview(array, box)` draws a denoising preview scaled into box
   (left, top, right, bottom) in image pixels (None = whole image), `clear_preview()`.
 - view: wheel zooms about the cursor; middle-drag or Space+drag pans; `fit_to_window()` (Ctrl+0),
@@ -56,6 +57,7 @@ class Canvas(QWidget):
     historyChanged = Signal()
     brushChanged = Signal()
     viewChanged = Signal()
+    overlayChanged = Signal()
     errorOccurred = Signal(str)
     noticeOccurred = Signal(str)
 
@@ -252,6 +254,7 @@ class Canvas(QWidget):
     def set_overlay_visible(self, visible: bool) -> None:
         self._overlay_visible = bool(visible)
         self.update()
+        self.overlayChanged.emit()
 
     def _refresh_color_table(self) -> None:
         table = overlay_color_table(self._overlay_color, self._overlay_opacity)
@@ -259,6 +262,7 @@ class Canvas(QWidget):
             if layer is not None:
                 layer.set_color_table(table)
         self.update()
+        self.overlayChanged.emit()
 
     def feather_preview(self) -> tuple[float, int, bool]:
         return self._feather_blur, self._feather_grow, self._feather_enabled
@@ -269,6 +273,7 @@ class Canvas(QWidget):
         if enabled:
             self._feather.recompute(self._document.mask, self._feather_blur, self._feather_grow)
         self.update()
+        self.overlayChanged.emit()
 
     def show_preview(self, image: np.ndarray | QImage, box: Rect | None = None) -> None:
         """Draw a live preview over the image, scaled into `box` (image pixels; None = whole)."""

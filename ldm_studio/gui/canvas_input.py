@@ -32,6 +32,23 @@ def next_brush_size(size: float, bigger: bool) -> float:
     return float(min(max(stepped, MIN_BRUSH), MAX_BRUSH))
 
 
+_HANDLERS: dict[QEvent.Type, str] = {
+    QEvent.Type.MouseButtonPress: "_mouse_press",
+    QEvent.Type.MouseMove: "_mouse_move",
+    QEvent.Type.MouseButtonRelease: "_mouse_release",
+    QEvent.Type.TabletPress: "_tablet",
+    QEvent.Type.TabletMove: "_tablet",
+    QEvent.Type.TabletRelease: "_tablet",
+    QEvent.Type.Wheel: "_wheel",
+    QEvent.Type.ShortcutOverride: "_shortcut_override",
+    QEvent.Type.KeyPress: "_key_press",
+    QEvent.Type.KeyRelease: "_key_release",
+    QEvent.Type.Leave: "_leave",
+    QEvent.Type.DragEnter: "_drag_enter",
+    QEvent.Type.Drop: "_drop",
+}
+
+
 class CanvasInput(QObject):
     def __init__(self, canvas: Canvas) -> None:
         super().__init__(canvas)
@@ -39,26 +56,13 @@ class CanvasInput(QObject):
         self._gesture: str | None = None  # "paint" or "pan" while a button or the pen is down
         self._pan_from = QPointF()
         self._space_held = False
-        self._handlers: dict[QEvent.Type, Callable[[QEvent], bool]] = {
-            QEvent.Type.MouseButtonPress: self._mouse_press,
-            QEvent.Type.MouseMove: self._mouse_move,
-            QEvent.Type.MouseButtonRelease: self._mouse_release,
-            QEvent.Type.TabletPress: self._tablet,
-            QEvent.Type.TabletMove: self._tablet,
-            QEvent.Type.TabletRelease: self._tablet,
-            QEvent.Type.Wheel: self._wheel,
-            QEvent.Type.ShortcutOverride: self._shortcut_override,
-            QEvent.Type.KeyPress: self._key_press,
-            QEvent.Type.KeyRelease: self._key_release,
-            QEvent.Type.Leave: self._leave,
-            QEvent.Type.DragEnter: self._drag_enter,
-            QEvent.Type.Drop: self._drop,
-        }
         canvas.installEventFilter(self)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        handler = self._handlers.get(event.type())
-        return handler(event) if handler is not None else False
+        # Looked up on the class: during interpreter shutdown Qt may still deliver events after
+        # this object's attributes are gone.
+        name = _HANDLERS.get(event.type())
+        return bool(name) and getattr(self, name)(event)
 
     # -- pointer --------------------------------------------------------------------------------
 

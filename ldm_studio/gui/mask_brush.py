@@ -19,6 +19,7 @@ from ldm_studio.gui import mask_rect
 from ldm_studio.gui.mask_rect import Rect
 
 Point = tuple[float, float]
+BLOCK = 48  # big brushes are painted block by block, skipping blocks wholly inside or outside
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,27 @@ def coverage(distance: np.ndarray, radius: np.ndarray | float, hardness: float) 
     return t * t * (3.0 - 2.0 * t)  # smoothstep: no visible ring where the soft edge starts
 
 
+def _distance_to_segment(
+    xs: np.ndarray, ys: np.ndarray, vx: np.float32, vy: np.float32
+) -> tuple[np.ndarray, np.ndarray | float]:
+    """Distance from points (relative to the segment start) to the segment, and where along it (0..1)."""
+    length2 = float(vx * vx + vy * vy)
+    if length2 == 0.0:
+        return np.sqrt(xs * xs + ys * ys), 0.0
+    along = np.clip((xs * vx + ys * vy) / np.float32(length2), 0.0, 1.0)
+    dx, dy = xs - along * vx, ys - along * vy
+    return np.sqrt(dx * dx + dy * dy), along
+
+
+def _block_grid(box: Rect) -> list[Rect]:
+    left, top, right, bottom = box
+    return [
+        (x, y, min(x + BLOCK, right), min(y + BLOCK, bottom))
+        for y in range(top, bottom, BLOCK)
+        for x in range(left, right, BLOCK)
+    ]
+
+
 def paint_segment(
     mask: np.ndarray,
     brush: Brush,
@@ -47,11 +69,13 @@ def paint_segment(
     end: Point,
     pressure_start: float = 1.0,
     pressure_end: float = 1.0,
+    start_painted: bool = False,
 ) -> Rect | None:
     """Paint (or erase) the segment into `mask` in place; returns the pixels it may have changed.
 
     Points may lie outside the image: the stroke is clipped at the border. Returns None when the
-    segment does not touch the image at all.
+    segment does not touch the image at all. `start_painted` says the brush at `start` is already
+    in the mask (the previous segment of the same stroke ended there), so pixels behind it are done.
     """
     height, width = mask.shape
     r0, r1 = brush.radius(pressure_start), brush.radius(pressure_end)
@@ -59,22 +83,66 @@ def paint_segment(
     box = mask_rect.clip(box, width, height)
     if box is None:
         return None
-    left, top, right, bottom = box
+    vx, vy = np.float32(end[0] - start[0]), np.float32(end[1] - start[1])
+    blocks = _block_grid(box)
+    if len(blocks) > 4:
+        blocks = _blocks_needing_pixels(mask, brush, blocks, start, vx, vy, r0, r1, start_painted)
+    else:
+        blocks = [box]
+    for block in blocks:
+        _paint_pixels(mask, brush, block, start, vx, vy, r0, r1)
+    return box
+
+
+def _blocks_needing_pixels(
+    mask: np.ndarray,
+    brush: Brush,
+    blocks: list[Rect],
+    start: Point,
+    vx: np.float32,
+    vy: np.float32,
+    r0: float,
+    r1: float,
+    start_painted: bool,
+) -> list[Rect]:
+    """A big brush: fill the blocks wholly inside it, drop those outside or already painted.
+
+    Only blocks across the brush's rim (and ahead of `start` in a continuing stroke) are left.
+    """
+    corners = np.array(blocks, dtype=np.float32) - np.array([start[0], start[1]] * 2, dtype=np.float32)
+    cx, cy = (corners[:, 0] + corners[:, 2]) / 2, (corners[:, 1] + corners[:, 3]) / 2
+    distance, _ = _distance_to_segment(cx, cy, vx, vy)
+    reach = BLOCK * 0.7072  # half a block's diagonal: bounds every pixel's distance from the centre's
+    edge = max(max(r0, r1) * (1.0 - brush.hardness), 1.0)
+    outside = distance - reach > max(r0, r1) + 0.5
+    inside = distance + reach <= min(r0, r1) + 0.5 - edge
+    if start_painted and vx * vx + vy * vy > 0:
+        # Behind the start (every corner projects before it) the new coverage equals the old.
+        ahead = [corners[:, i] * vx + corners[:, j] * vy for i in (0, 2) for j in (1, 3)]
+        outside |= np.max(ahead, axis=0) <= 0
+    for block in (b for b, full in zip(blocks, inside & ~outside, strict=True) if full):
+        mask[block[1] : block[3], block[0] : block[2]] = 0 if brush.erase else 255
+    return [b for b, skip in zip(blocks, outside | inside, strict=True) if not skip]
+
+
+def _paint_pixels(
+    mask: np.ndarray,
+    brush: Brush,
+    block: Rect,
+    start: Point,
+    vx: np.float32,
+    vy: np.float32,
+    r0: float,
+    r1: float,
+) -> None:
+    left, top, right, bottom = block
     xs = np.arange(left, right, dtype=np.float32)[None, :] + np.float32(0.5 - start[0])
     ys = np.arange(top, bottom, dtype=np.float32)[:, None] + np.float32(0.5 - start[1])
-    vx, vy = np.float32(end[0] - start[0]), np.float32(end[1] - start[1])
-    length2 = float(vx * vx + vy * vy)
-    if length2 > 0.0:
-        along = np.clip((xs * vx + ys * vy) / np.float32(length2), 0.0, 1.0)
-        dx, dy = xs - along * vx, ys - along * vy
-        radius = r0 + (r1 - r0) * along
-    else:
-        dx, dy, radius = xs, ys, r0
-    alpha = coverage(np.sqrt(dx * dx + dy * dy), radius, brush.hardness)
-    value = np.rint(alpha * 255.0).astype(np.uint8)
+    distance, along = _distance_to_segment(xs, ys, vx, vy)
+    radius = r0 + (r1 - r0) * along if r1 != r0 else r0
+    value = np.rint(coverage(distance, radius, brush.hardness) * 255.0).astype(np.uint8)
     region = mask[top:bottom, left:right]
     if brush.erase:
         np.minimum(region, 255 - value, out=region)
     else:
         np.maximum(region, value, out=region)
-    return box

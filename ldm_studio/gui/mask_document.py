@@ -24,6 +24,7 @@ class _Stroke:
     recorder: EditRecorder
     last_point: Point
     last_pressure: float
+    steady: bool = False  # the last segment kept one pressure, so the brush at its end is fully painted
 
 
 class MaskDocument:
@@ -49,12 +50,12 @@ class MaskDocument:
     def begin_stroke(self, brush: Brush, point: Point, pressure: float = 1.0) -> Rect | None:
         self.end_stroke()
         self._stroke = _Stroke(brush, EditRecorder(self.mask), point, pressure)
-        return self._paint(point, pressure)
+        return self._paint(point, pressure, continuing=False)
 
     def continue_stroke(self, point: Point, pressure: float = 1.0) -> Rect | None:
         if self._stroke is None:
             return None
-        return self._paint(point, pressure)
+        return self._paint(point, pressure, continuing=True)
 
     def end_stroke(self) -> bool:
         """Close the stroke as one undo step; True if it changed any pixel."""
@@ -66,16 +67,19 @@ class MaskDocument:
             self.history.push(edit)
         return edit is not None
 
-    def _paint(self, point: Point, pressure: float) -> Rect | None:
+    def _paint(self, point: Point, pressure: float, continuing: bool) -> Rect | None:
         stroke = self._stroke
         assert stroke is not None
-        radius = max(stroke.brush.radius(pressure), stroke.brush.radius(stroke.last_pressure))
-        reach = mask_rect.around((stroke.last_point[0], point[0]), (stroke.last_point[1], point[1]), radius)
-        stroke.recorder.touch(reach)  # save the 'before' tiles first
+        last_point, last_pressure = stroke.last_point, stroke.last_pressure
+        radius = stroke.brush.radius(max(pressure, last_pressure))
+        stroke.recorder.touch(mask_rect.around((last_point[0], point[0]), (last_point[1], point[1]), radius))
+        # A segment whose radius changed along it does not cover the whole brush at its end.
+        start_painted = continuing and stroke.steady
         changed = paint_segment(
-            self.mask, stroke.brush, stroke.last_point, point, stroke.last_pressure, pressure
+            self.mask, stroke.brush, last_point, point, last_pressure, pressure, start_painted
         )
         stroke.last_point, stroke.last_pressure = point, pressure
+        stroke.steady = pressure == last_pressure
         return changed
 
     # -- whole-mask operations (each one undo step) ---------------------------------------------

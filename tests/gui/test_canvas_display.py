@@ -94,17 +94,19 @@ def test_the_brush_outline_has_the_brush_size_at_the_current_zoom(qtbot, canvas)
     assert on_circle.red() != GREY[0]  # the ring is drawn at 40 px from the mouse
 
 
-def test_feather_preview_shows_the_blurred_mask_without_changing_it(canvas):
-    canvas.set_mask(square_mask())
+def test_feather_preview_shows_the_softened_mask_without_changing_it(canvas):
+    canvas.set_mask(square_mask())  # columns 40..79
     canvas.set_overlay_color(QColor(255, 0, 0))
-    just_outside = (10 + 37, 20 + 45)  # image (37, 45): 3 px left of the square
-    assert rgb_at(canvas, *just_outside) == GREY
+    canvas.set_overlay_opacity(1.0)
+    just_inside, just_outside = (10 + 41, 20 + 45), (10 + 37, 20 + 45)
+    assert rgb_at(canvas, *just_inside) == (255, 0, 0)
     canvas.set_feather_preview(blur_px=4, grow_px=0, enabled=True)
-    red, green, _ = rgb_at(canvas, *just_outside)
-    assert red > green + 10  # the soft edge reaches out
+    red, green, _ = rgb_at(canvas, *just_inside)
+    assert red < 200 and green > 40  # the soft edge: grey shows through
+    assert rgb_at(canvas, *just_outside) == GREY  # and it stays inside what was painted
     np.testing.assert_array_equal(canvas.mask(), square_mask())
-    canvas.set_feather_preview(blur_px=4, grow_px=8, enabled=True)  # grown past it: fully tinted
-    assert rgb_at(canvas, *just_outside)[0] > 160
+    canvas.set_feather_preview(blur_px=4, grow_px=8, enabled=True)  # grown past it
+    assert rgb_at(canvas, *just_outside)[0] > 200
     canvas.set_feather_preview(4, 8, enabled=False)
     assert rgb_at(canvas, *just_outside) == GREY
 
