@@ -16,10 +16,13 @@ Public API (used by the main window and the canvas tool bar):
 - overlay: `set_overlay_color(QColor)`, `set_overlay_opacity(0..1)`, `set_overlay_visible(bool)`;
   `set_feather_preview(blur_px, grow_px, enabled)` shows the mask the model will use instead;
   signal `overlayChanged`. The tool bar for all of this is canvas_toolbar.CanvasToolbar.
-- previews: `show_preview(array, box)` draws a denoising preview scaled into box
+- previews: `show_preview(array or QImage, box)` draws a denoising preview scaled into box
   (left, top, right, bottom) in image pixels (None = whole image), `clear_preview()`.
 - view: wheel zooms about the cursor; middle-drag or Space+drag pans; `fit_to_window()` (Ctrl+0),
-  `zoom_to_100()` (Ctrl+1), `view()` / `set_view(View)`, `map_to_image(x, y)`; signal `viewChanged`.
+  `zoom_to_100()` (Ctrl+1), `view()` / `set_view(View)`, `pan_by(dx, dy)`, `zoom_about(zoom, x, y)`,
+  `map_to_image(x, y)`; signal `viewChanged`.
+- strokes in image coordinates (what mouse and pen input do, canvas_input.py; also for scripts):
+  `begin_stroke(x, y, pressure)`, `continue_stroke(...)`, `end_stroke()`.
 - messages: `errorOccurred(str)` for a file that could not be read or written (the canvas is left
   as it was), `noticeOccurred(str)` for information; both also show as a banner on the canvas.
 
