@@ -65,8 +65,14 @@ class RealEngine:
         )
 
     def model_status(self, model: Any) -> ModelStatus:
-        dtype = str(model.dtype).removeprefix("torch.")
-        return ModelStatus(name=model.name, family=model.family, device=str(model.device), precision=dtype)
+        from ldm_studio.engine.devices import precision_name
+
+        return ModelStatus(
+            name=model.name,
+            family=model.config.label,
+            device=str(model.device),
+            precision=precision_name(model.dtype),
+        )
 
     def run(self, model: Any, request: GenerationRequest, cancel: threading.Event) -> Iterator[Event]:
         from ldm_studio.engine.pipeline import run
