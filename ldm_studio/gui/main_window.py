@@ -171,6 +171,7 @@ class MainWindow(QMainWindow):
         self.models.message.connect(lambda text: status.showMessage(text, 8000))
         self.models.errorOccurred.connect(self.notice.show_error)
         self.document.changed.connect(self._on_document_changed)
+        self._sync_feather_preview()
 
     # -- generating ----------------------------------------------------------------------------
 
@@ -312,8 +313,15 @@ class MainWindow(QMainWindow):
         if first_scan and not self.models.user_entries and not self.document.model:
             self.notice.show_info(no_models_hint(self.models.folder))
 
+    def _sync_feather_preview(self) -> None:
+        # The canvas's "Feathered" view shows the mask as the model will use it: with this blur.
+        _, grow, enabled = self.canvas.feather_preview()
+        self.canvas.set_feather_preview(self.document.mask_blur, grow, enabled)
+
     def _on_document_changed(self, name: str) -> None:
-        if name == "model":
+        if name == "mask_blur":
+            self._sync_feather_preview()
+        elif name == "model":
             previous = self._trained_size
             self._apply_model_size(follow=(self.document.width, self.document.height) == previous)
 

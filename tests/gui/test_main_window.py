@@ -275,3 +275,9 @@ def test_engine_errors_at_run_time_do_not_stop_the_queue(qtbot, window, engine):
     window.generate()
     wait_done(qtbot, window)
     assert len(window.gallery.results) == 1
+
+
+def test_the_feathered_mask_view_uses_the_mask_blur_of_the_prompt_panel(qtbot, window):
+    window.document.mode = "inpaint"
+    window.prompt_panel.mask_blur_spin.setValue(12)
+    assert window.canvas.feather_preview()[0] == 12
