@@ -21,16 +21,6 @@ import numpy as np
 TARGET_MS = 16.0
 
 
-def _keep_none_alive() -> None:
-    """Work around PySide6 6.12 (abi3) on Python < 3.12, which drops a reference to None on every call
-    of a void Qt method: after a few thousand calls Python aborts with 'deallocating None'. From 3.12
-    None is immortal; here we give it enough references to never reach zero."""
-    if sys.version_info < (3, 12):
-        import ctypes
-
-        ctypes.c_ssize_t.from_address(id(None)).value += 1 << 40
-
-
 def _test_image(size: int) -> np.ndarray:
     ramp = np.linspace(0, 255, size, dtype=np.float32)
     image = np.empty((size, size, 3), np.uint8)
@@ -85,7 +75,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from ldm_studio.gui.canvas import Canvas
 
-    _keep_none_alive()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     canvas = Canvas()
     canvas.resize(1600, 1000)
