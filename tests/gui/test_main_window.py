@@ -281,3 +281,23 @@ def test_the_feathered_mask_view_uses_the_mask_blur_of_the_prompt_panel(qtbot, w
     window.document.mode = "inpaint"
     window.prompt_panel.mask_blur_spin.setValue(12)
     assert window.canvas.feather_preview()[0] == 12
+
+
+def test_ctrl_o_opens_an_image_and_ctrl_s_saves_the_result_as(qtbot, window, tmp_path, monkeypatch):
+    picture = tmp_path / "photo.png"
+    Image.new("RGB", (40, 24), (1, 2, 3)).save(picture)
+    monkeypatch.setattr(
+        "ldm_studio.gui.main_window.QFileDialog.getOpenFileNames", lambda *args: ([str(picture)], "")
+    )
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=2000)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
+    assert window.canvas.image().shape == (24, 40, 3)
+
+    window.document.steps = 1
+    window.generate()
+    wait_done(qtbot, window)
+    target = tmp_path / "keep.png"
+    window.gallery.ask_save_path = lambda parent, suggested: str(target)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert read_png_request(target).seed == window.gallery.results[0].seed
