@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PIL import Image, PngImagePlugin
-from PySide6.QtCore import QMimeData, QPointF, QSettings, QStandardPaths, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, QStandardPaths, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QWidget
 
@@ -63,7 +63,7 @@ def drop_files(widget: QWidget, paths: list[Path]) -> bool:
     centre = widget.rect().center()
     actions = Qt.DropAction.CopyAction
     buttons, modifiers = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
-    enter = QDragEnterEvent(QPointF(centre), actions, mime, buttons, modifiers)
+    enter = QDragEnterEvent(QPoint(centre), actions, mime, buttons, modifiers)  # QPoint: PySide6 < 6.12 too
     QApplication.sendEvent(widget, enter)
     if not enter.isAccepted():
         return False
