@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
 from ldm_studio.engine.requests import GenerationRequest
@@ -49,7 +49,8 @@ class JobRunner(QObject):
         self.worker.error.connect(self._on_error)
         self.worker.cancelled.connect(self._on_cancelled)
         self.worker.finished.connect(self._on_finished)
-        self._thread.start()
+        self._thread.started.connect(self.worker.yield_to_the_gui, Qt.ConnectionType.DirectConnection)
+        self._thread.start(QThread.Priority.LowPriority)  # Windows / macOS; Linux: see yield_to_the_gui
 
     @property
     def busy(self) -> bool:

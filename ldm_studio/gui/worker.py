@@ -7,7 +7,11 @@ outcome is a signal; an exception never escapes into Qt, so a failed job leaves 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
+import threading
 from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +27,7 @@ from ldm_studio.gui.job_queue import Job
 from ldm_studio.gui.qt_images import array_to_qimage, pil_to_qimage
 
 log = logging.getLogger(__name__)
+WORKER_NICENESS = 5  # above the GUI thread's 0: lower priority, still plenty of CPU when the GUI is idle
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,17 @@ class Worker(QObject):
         self._engine: EngineApi = engine if engine is not None else RealEngine()
         self._model: Any = None
         self._model_key: Hashable | None = None
+
+    @Slot()
+    def yield_to_the_gui(self) -> None:
+        """Run in the worker thread at its start: let the GUI thread win the CPU when both want it.
+
+        Linux ignores QThread priorities, but a thread's nice value is its own (and threads it starts,
+        such as torch's, inherit it), so a busy machine slows the generation, not the window.
+        """
+        if sys.platform.startswith("linux"):
+            with contextlib.suppress(OSError, AttributeError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICENESS)
 
     @Slot(object)
     def run_job(self, job: Job) -> None:

@@ -47,6 +47,7 @@ class ScriptedEngine:
     loads: list[Hashable] = field(default_factory=list)
     runs: list[GenerationRequest] = field(default_factory=list)
     reached_pause: threading.Event = field(default_factory=threading.Event)
+    run_thread_ids: list[int] = field(default_factory=list)  # OS thread ids the runs happened on
 
     def model_key(self, request: GenerationRequest) -> Hashable:
         return (request.model or f"demo-{request.mode}", request.device, request.precision)
@@ -63,6 +64,7 @@ class ScriptedEngine:
 
     def run(self, model: FakeModel, request: GenerationRequest, cancel: threading.Event) -> Iterator[Event]:
         self.runs.append(request)
+        self.run_thread_ids.append(threading.get_native_id())
         total = request.steps
         width, height = request.width, request.height
         for step in range(total):

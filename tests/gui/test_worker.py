@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import statistics
+import sys
+import threading
 import time
 
 import numpy as np
@@ -178,6 +181,16 @@ def test_the_event_loop_stays_responsive_during_a_run(qtbot, runner, engine, tmp
     assert len(delays) > 20
     p95 = statistics.quantiles(delays, n=20)[-1]
     assert p95 <= 50, f"timer delay p95 {p95:.1f} ms"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_the_worker_thread_gives_way_to_the_gui_thread(qtbot, runner, engine, tmp_path):
+    with qtbot.waitSignal(runner.result, timeout=5000):
+        runner.submit(REQUEST.replace(steps=1), tmp_path)
+    [worker_thread] = engine.run_thread_ids
+    assert worker_thread != threading.get_native_id()
+    gui_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert os.getpriority(os.PRIO_PROCESS, worker_thread) > gui_nice
 
 
 def test_previews_arrive_as_images_of_the_engine_arrays(qtbot, runner, tmp_path):
