@@ -15,3 +15,7 @@ class InputError(LdmError):
 
 class ResourceError(LdmError):
     """A bundled resource (tokenizer, demo model) is missing or damaged."""
+
+
+class OutOfMemory(LdmError):
+    """The device ran out of memory: the message suggests what to make smaller."""

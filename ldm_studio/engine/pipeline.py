@@ -16,6 +16,7 @@ import torch
 
 from . import conditioning as cond
 from .denoisers import Denoise, blend_inpaint, guided, make_denoiser
+from .errors import OutOfMemory
 from .event_bridge import WorkAbandoned, run_with_events
 from .images import tensor_to_pil
 from .inpainting import InpaintPlan, pad_to_multiple, paste_back, plan_inpaint
@@ -74,7 +75,20 @@ def run(model, request: GenerationRequest, cancel: threading.Event) -> Iterator[
         schedule=linear_schedule(model.config.linear_start, model.config.linear_end, model.config.timesteps),
     )
     steps = {"txt2img": _txt2img, "img2img": _img2img, "inpaint": _inpaint, "upscale": _upscale}
-    return steps[request.mode](job)
+    return _memory_errors_explained(steps[request.mode](job), request)
+
+
+_OOM_ERRORS = (MemoryError, getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError))
+
+
+def _memory_errors_explained(events: Iterator[Event], request: GenerationRequest) -> Iterator[Event]:
+    try:
+        yield from events
+    except _OOM_ERRORS as exc:
+        raise OutOfMemory(
+            f"out of memory at {request.width}x{request.height} with a batch of {request.batch_size}: "
+            "try a smaller size, a batch of 1, or fp16 precision (on a GPU)"
+        ) from exc
 
 
 def _noise(job: _Job, shape: tuple[int, ...]) -> torch.Tensor:

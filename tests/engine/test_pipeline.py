@@ -178,3 +178,15 @@ def test_tiled_upscale_denoising_blends_tiles_without_seams():
 def test_requests_a_model_cannot_run_fail_before_any_work(models, family, request_, message):
     with pytest.raises(InputError, match=message):
         run(models(family), request_, threading.Event())
+
+
+def test_running_out_of_memory_becomes_a_message_with_advice(models, monkeypatch):
+    import ldm_studio.engine.pipeline as pipeline
+    from ldm_studio.engine.errors import OutOfMemory
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(pipeline, "decode_latents", exhausted)
+    with pytest.raises(OutOfMemory, match="out of memory at 64x64 .* try a smaller size"):
+        list(run(models("sd1"), GenerationRequest(steps=1, width=64, height=64), threading.Event()))
