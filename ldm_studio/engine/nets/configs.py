@@ -53,6 +53,7 @@ class AutoencoderConfig:
     ch_mult: tuple[int, ...] = (1, 2, 4, 4)
     num_res_blocks: int = 2
     attn_resolutions: tuple[int, ...] = ()
+    attn_type: Literal["vanilla", "none"] = "vanilla"  # "none": no attention at all (LDM inpainting's VQ-f4)
 
     @property
     def downscale(self) -> int:
