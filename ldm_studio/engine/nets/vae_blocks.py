@@ -1,0 +1,193 @@
+"""Encoder and decoder of the first-stage autoencoders (CompVis `ldm.modules.diffusionmodules.model`).
+
+Key names follow the checkpoints: `conv_in`, `down.N.{block.M, attn.M, downsample}`,
+`mid.{block_1, attn_1, block_2}`, `up.N.{block.M, attn.M, upsample}`, `norm_out`, `conv_out`.
+All GroupNorms here use eps 1e-6.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ldm_studio.engine.nets.attention import head_attention
+from ldm_studio.engine.nets.configs import AutoencoderConfig
+
+
+def _norm(channels: int) -> nn.GroupNorm:
+    return nn.GroupNorm(32, channels, eps=1e-6)
+
+
+class ResnetBlock(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.norm1 = _norm(in_channels)
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.norm2 = _norm(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
+        if in_channels != out_channels:
+            self.nin_shortcut = nn.Conv2d(in_channels, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.conv2(F.silu(self.norm2(h)))
+        shortcut = self.nin_shortcut(x) if hasattr(self, "nin_shortcut") else x
+        return shortcut + h
+
+
+class Downsample(nn.Module):
+    """Stride-2 conv after padding right and bottom only (the original's asymmetric padding)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, stride=2, padding=0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.pad(x, (0, 1, 0, 1)))
+
+
+class Upsample(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+def conv_weights_from_linear(module: nn.Module, state_dict: dict, prefix: str, *_args) -> None:
+    """Load-time hook: accept q/k/v/proj_out weights stored as 2-D Linear matrices [C, C].
+
+    Some VAE files (converted back from diffusers, where these are Linear layers) store them that way;
+    a 1x1 conv computes the same map, so the matrix only needs two trailing unit axes.
+    """
+    for name in ("q", "k", "v", "proj_out"):
+        key = f"{prefix}{name}.weight"
+        weight = state_dict.get(key)
+        if weight is not None and weight.ndim == 2:
+            state_dict[key] = weight[:, :, None, None]
+
+
+class AttnBlock(nn.Module):
+    """Single-head self-attention over all pixels, with 1x1 conv projections; adds its input."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.norm = _norm(channels)
+        self.q = nn.Conv2d(channels, channels, 1)
+        self.k = nn.Conv2d(channels, channels, 1)
+        self.v = nn.Conv2d(channels, channels, 1)
+        self.proj_out = nn.Conv2d(channels, channels, 1)
+        self.register_load_state_dict_pre_hook(conv_weights_from_linear)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, channels, height, width = x.shape
+        h = self.norm(x)
+
+        def tokens(t: torch.Tensor) -> torch.Tensor:  # [B, C, H, W] -> [B, 1, H*W, C]
+            return t.reshape(batch, 1, channels, height * width).transpose(2, 3)
+
+        out = head_attention(tokens(self.q(h)), tokens(self.k(h)), tokens(self.v(h)))
+        out = out.transpose(2, 3).reshape(batch, channels, height, width)
+        return x + self.proj_out(out)
+
+
+def _attention(channels: int, config: AutoencoderConfig) -> nn.Module:
+    # attn_type "none" (LDM inpainting's VQ-f4) has no attention weights at all.
+    return AttnBlock(channels) if config.attn_type == "vanilla" else nn.Identity()
+
+
+class MidBlock(nn.Module):
+    def __init__(self, channels: int, config: AutoencoderConfig):
+        super().__init__()
+        self.block_1 = ResnetBlock(channels, channels)
+        self.attn_1 = _attention(channels, config)
+        self.block_2 = ResnetBlock(channels, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block_2(self.attn_1(self.block_1(x)))
+
+
+class Level(nn.Module):
+    """One resolution level: res blocks (each followed by attention where the level has it), then an
+    optional resample (`downsample` in the encoder, `upsample` in the decoder)."""
+
+    def __init__(
+        self, channels: list[tuple[int, int]], attention: bool, config: AutoencoderConfig, resample: str = ""
+    ):
+        super().__init__()
+        self.block = nn.ModuleList(ResnetBlock(cin, cout) for cin, cout in channels)
+        self.attn = (
+            nn.ModuleList(_attention(cout, config) for _, cout in channels) if attention else nn.ModuleList()
+        )
+        out_channels = channels[-1][1]
+        self.downsample = Downsample(out_channels) if resample == "down" else None
+        self.upsample = Upsample(out_channels) if resample == "up" else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, block in enumerate(self.block):
+            x = block(x)
+            if self.attn:
+                x = self.attn[i](x)
+        if self.downsample is not None:
+            x = self.downsample(x)
+        if self.upsample is not None:
+            x = self.upsample(x)
+        return x
+
+
+class Encoder(nn.Module):
+    def __init__(self, config: AutoencoderConfig):
+        super().__init__()
+        ch, mults = config.ch, config.ch_mult
+        self.conv_in = nn.Conv2d(config.in_channels, ch, 3, padding=1)
+        self.down = nn.ModuleList()
+        resolution, block_in = config.resolution, ch
+        for i, mult in enumerate(mults):
+            block_out = ch * mult
+            pairs = [(block_in if j == 0 else block_out, block_out) for j in range(config.num_res_blocks)]
+            last = i == len(mults) - 1
+            self.down.append(
+                Level(pairs, resolution in config.attn_resolutions, config, "" if last else "down")
+            )
+            block_in = block_out
+            resolution = resolution if last else resolution // 2
+        self.mid = MidBlock(block_in, config)
+        self.norm_out = _norm(block_in)
+        z_out = 2 * config.z_channels if config.double_z else config.z_channels
+        self.conv_out = nn.Conv2d(block_in, z_out, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv_in(x)
+        for level in self.down:
+            h = level(h)
+        h = self.mid(h)
+        return self.conv_out(F.silu(self.norm_out(h)))
+
+
+class Decoder(nn.Module):
+    def __init__(self, config: AutoencoderConfig):
+        super().__init__()
+        ch, mults = config.ch, config.ch_mult
+        block_in = ch * mults[-1]
+        resolution = config.resolution // 2 ** (len(mults) - 1)
+        self.conv_in = nn.Conv2d(config.z_channels, block_in, 3, padding=1)
+        self.mid = MidBlock(block_in, config)
+        levels = []
+        for i in reversed(range(len(mults))):
+            block_out = ch * mults[i]
+            pairs = [(block_in if j == 0 else block_out, block_out) for j in range(config.num_res_blocks + 1)]
+            levels.insert(0, Level(pairs, resolution in config.attn_resolutions, config, "up" if i else ""))
+            block_in = block_out
+            resolution = resolution * 2 if i else resolution
+        # Stored lowest level first (`up.0` is the full-resolution level) but run from the top.
+        self.up = nn.ModuleList(levels)
+        self.norm_out = _norm(block_in)
+        self.conv_out = nn.Conv2d(block_in, config.out_ch, 3, padding=1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.mid(self.conv_in(z))
+        for level in reversed(self.up):
+            h = level(h)
+        return self.conv_out(F.silu(self.norm_out(h)))
