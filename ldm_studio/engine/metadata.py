@@ -301,6 +301,15 @@ def request_from_comfyui(text: str) -> GenerationRequest | None:
     return GenerationRequest(**fields)
 
 
+def _shareable(request: GenerationRequest) -> dict[str, Any]:
+    """The request without local folders: images get shared, and a path can name the user's account."""
+    values = request.to_dict()
+    for key in ("model", "vae"):
+        if values.get(key):
+            values[key] = Path(values[key]).name
+    return values
+
+
 def write_png(
     path: str | Path | IO[bytes], image: Image.Image, infotext: str, request: GenerationRequest
 ) -> None:
@@ -312,7 +321,7 @@ def write_png(
     except UnicodeEncodeError:
         info.add_itxt(A1111_CHUNK, infotext)
     # ASCII-only JSON always fits a tEXt chunk.
-    info.add_text(OUR_CHUNK, json.dumps(request.to_dict(), ensure_ascii=True).encode("ascii"))
+    info.add_text(OUR_CHUNK, json.dumps(_shareable(request), ensure_ascii=True).encode("ascii"))
     image.save(path, format="PNG", pnginfo=info)
 
 

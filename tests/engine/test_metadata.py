@@ -173,7 +173,7 @@ def test_png_round_trip_writes_latin1_text_chunks_and_restores_the_full_request(
         assert image.text["parameters"] == infotext
         assert image.getpixel((3, 3)) == (200, 10, 10)
         assert json.loads(image.text["ldm_studio"])["preview_interval"] == 3
-    assert read_png_request(path) == request
+    assert read_png_request(path) == request.replace(model="a.ckpt")  # the file name, not the folder
 
 
 def test_non_latin1_prompt_falls_back_to_itxt(tmp_path):
@@ -265,3 +265,14 @@ def test_png_without_parameters_gives_none_and_a_non_image_is_a_clear_error(tmp_
     text_file.write_text("hello")
     with pytest.raises(InputError, match=r"notes\.png"):
         read_png_request(text_file)
+
+
+def test_saved_parameters_name_the_model_file_but_not_the_users_folders(tmp_path):
+    request = GenerationRequest(model="/home/alice/models/sd15.safetensors", vae="/home/alice/vae.pt", seed=3)
+    path = tmp_path / "out.png"
+    write_png(path, Image.new("RGB", (8, 8)), "a prompt\nSteps: 20", request)
+    with Image.open(path) as image:
+        chunks = dict(image.text)
+    assert "alice" not in chunks["ldm_studio"]
+    restored = read_png_request(path)
+    assert restored.model == "sd15.safetensors" and restored.vae == "vae.pt" and restored.seed == 3
