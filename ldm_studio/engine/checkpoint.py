@@ -52,6 +52,7 @@ from .errors import CheckpointError
 from .families import KNOWN_FAMILIES, METADATA_KEY, Family, apply_config, with_prediction
 
 V_BIAS_STD_THRESHOLD = 0.09
+_ODD_SHAPES = (ValueError, KeyError, IndexError, TypeError, ZeroDivisionError)  # ShapeError is a ValueError
 _PARTS = {"unet": UNET_PREFIX, "vae": VAE_PREFIX, "text": TEXT_PREFIX}
 _VAE_TOP_LEVEL = ("encoder.", "decoder.", "quant_conv.", "post_quant_conv.", "quantize.")
 
@@ -201,9 +202,11 @@ def resolve_family(reader: CheckpointReader, prediction: str | None = None) -> t
     shapes = {key: info.shape for key, info in reader.tensors.items()}
     try:
         family: Family | None = detect_family(shapes)
-        not_detected: ShapeError | None = None
+        not_detected: Exception | None = None
     except ShapeError as exc:
         family, not_detected = None, exc
+    except _ODD_SHAPES as exc:  # tensors of unexpected rank or size where a layout rule looks
+        family, not_detected = None, ShapeError(f"unexpected tensor shapes ({type(exc).__name__}: {exc})")
     configs: list[tuple[str, dict[str, Any]]] = []
     yaml_path = yaml_beside(reader.path)
     if yaml_path is not None:
@@ -258,7 +261,7 @@ def _family_from_shapes_alone(shapes: Mapping[str, tuple[int, ...]]) -> Family:
         ("text", text_config_from_shapes, TEXT_PREFIX),
     )
     for part, read, prefix in readers:
-        with contextlib.suppress(ShapeError):
+        with contextlib.suppress(*_ODD_SHAPES):
             parts[part] = read(strip_prefix(shapes, prefix))
     return dataclasses.replace(base, name="unknown", label="unknown model", **parts)
 
@@ -338,7 +341,7 @@ def load_vae(
             )
         try:
             config = vae_config_from_shapes(shapes)
-        except ShapeError as exc:
+        except _ODD_SHAPES as exc:
             found = ", ".join(top_prefixes({k: i.shape for k, i in reader.tensors.items()}))
             raise CheckpointError(f"{reader.path.name} is not a VAE: {exc}; found prefixes {found}") from None
         wanted = family.vae

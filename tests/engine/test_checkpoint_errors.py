@@ -145,3 +145,22 @@ def test_the_header_is_checked_against_the_tensor_sizes(tmp_path, sd1_bytes):
         sd1_bytes[:8].replace(sd1_bytes[:8], struct.pack("<Q", len(raw))) + raw + sd1_bytes[8 + n :]
     )
     assert "damaged" in _error(path)
+
+
+def test_tensors_of_odd_rank_give_an_error_not_a_crash(tmp_path):
+    from safetensors.torch import save_file
+
+    sd = tiny_state_dict("sd1")
+    sd["model.diffusion_model.input_blocks.0.0.weight"] = torch.zeros(7)
+    path = tmp_path / "odd-rank.safetensors"
+    save_file(sd, str(path))
+    assert "unexpected tensor shapes" in _error(path)
+
+
+def test_a_vae_file_that_is_no_vae_is_named(tmp_path, sd1_bytes):
+    model = tmp_path / "model.safetensors"
+    model.write_bytes(sd1_bytes)
+    not_vae = tmp_path / "notes.pt"
+    torch.save({"weights": torch.ones(3)}, not_vae)
+    with pytest.raises(CheckpointError, match=r"notes\.pt is not a VAE"):
+        load_model(model, device="cpu", vae=not_vae)
