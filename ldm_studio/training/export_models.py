@@ -1,0 +1,118 @@
+"""Write the trained demo models as single-file checkpoints in the original SD key layout.
+
+    python -m ldm_studio.training.export_models --autoencoder runs/ae-decoder/autoencoder.safetensors \\
+        --txt2img runs/txt2img --upscaler runs/upscaler --out resources/models
+
+Keys: `model.diffusion_model.*` (UNet), `first_stage_model.*` (autoencoder), `cond_stage_model.transformer.
+text_model.*` (SD1 CLIP layout); the full config goes in the safetensors metadata under
+"ldm_studio_config", so the app's loader needs no guessing. Weights are stored in fp16 (half the size);
+the loader casts them to the compute dtype.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ldm_studio.engine.families import METADATA_KEY, Family, family_to_json
+from ldm_studio.engine.nets.text import text_state_dict_to_checkpoint
+from ldm_studio.training import train_txt2img, train_upscaler
+from ldm_studio.training.common import CHECKPOINT
+from ldm_studio.training.latents import CACHE as LATENTS_CACHE
+from ldm_studio.training.train_autoencoder import AUTOENCODER
+
+TXT2IMG_FILE = "demo-txt2img.safetensors"
+UPSCALER_FILE = "demo-upscaler.safetensors"
+
+
+def txt2img_family(scale_factor: float) -> Family:
+    return Family(
+        name="demo-shapes",
+        label="Demo: coloured shapes",
+        unet=train_txt2img.UNET,
+        vae=dataclasses.replace(AUTOENCODER, scale_factor=scale_factor),
+        text=train_txt2img.TEXT,
+        prediction="eps",
+        conditioning="crossattn",
+        linear_start=train_txt2img.LINEAR_START,
+        linear_end=train_txt2img.LINEAR_END,
+        timesteps=train_txt2img.TIMESTEPS,
+        modes=("txt2img", "img2img", "inpaint"),
+        default_size=(128, 128),
+        preview="fitted",
+    )
+
+
+def upscaler_family(scale_factor: float) -> Family:
+    return Family(
+        name="demo-upscaler",
+        label="Demo: 4x upscaler for the shapes model",
+        unet=train_upscaler.UNET,
+        vae=dataclasses.replace(AUTOENCODER, scale_factor=scale_factor),
+        text=None,
+        prediction="v",
+        conditioning="hybrid",
+        linear_start=train_upscaler.LINEAR_START,
+        linear_end=train_upscaler.LINEAR_END,
+        timesteps=train_upscaler.TIMESTEPS,
+        modes=("upscale",),
+        default_size=(512, 512),
+        preview="fitted",
+    )
+
+
+def _prefixed(prefix: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    # fp16 halves the files; integer tensors (none today) would keep their type.
+    return {prefix + k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()}
+
+
+def write_checkpoint(path: Path, family: Family, parts: dict[str, dict[str, torch.Tensor]]) -> None:
+    tensors: dict[str, torch.Tensor] = {}
+    for prefix, state in parts.items():
+        tensors.update(_prefixed(prefix, state))
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp), metadata={METADATA_KEY: family_to_json(family)})
+    tmp.replace(path)
+
+
+def export_txt2img(run: Path, autoencoder: dict, out: Path) -> Path:
+    state = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=True)
+    scale_factor = torch.load(run / LATENTS_CACHE, weights_only=False)["scale_factor"]
+    text = text_state_dict_to_checkpoint(state["text"], train_txt2img.TEXT)
+    path = out / TXT2IMG_FILE
+    parts = {"model.diffusion_model.": state["unet"], "first_stage_model.": autoencoder}
+    parts["cond_stage_model."] = text
+    write_checkpoint(path, txt2img_family(scale_factor), parts)
+    return path
+
+
+def export_upscaler(run: Path, autoencoder: dict, out: Path) -> Path:
+    state = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=True)
+    latents, _ = torch.load(run / train_upscaler.CACHE)
+    path = out / UPSCALER_FILE
+    parts = {"model.diffusion_model.": state["unet"], "first_stage_model.": autoencoder}
+    write_checkpoint(path, upscaler_family(float(1 / latents.std())), parts)
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--autoencoder", type=Path, required=True)
+    parser.add_argument("--txt2img", type=Path, help="run folder of train_txt2img")
+    parser.add_argument("--upscaler", type=Path, help="run folder of train_upscaler")
+    parser.add_argument("--out", type=Path, default=Path("resources/models"))
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    autoencoder = load_file(str(args.autoencoder))
+    if args.txt2img:
+        print(export_txt2img(args.txt2img, autoencoder, args.out))
+    if args.upscaler:
+        print(export_upscaler(args.upscaler, autoencoder, args.out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Train the demo ×4 upscaler: a latent UNet conditioned on the low-res image, SD x4-upscaler style.
+
+    python -m ldm_studio.training.train_upscaler --out runs/upscaler \\
+        --autoencoder runs/ae-decoder/autoencoder.safetensors
+
+The UNet sees [noisy latent (4), noise-augmented low-res image (3)] at the low-res size and the
+augmentation level as a class label (`label_emb`, 0-999); it predicts v on the x4 upscaler's schedule
+(linear 1e-4 → 0.02). It has no text encoder. Trained on 64-pixel crops of 512-pixel renders, whose
+4× box-downsampled 16-pixel crops are crops of what the text-to-image model draws at 128².
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ldm_studio.engine.nets.configs import UNetConfig
+from ldm_studio.engine.nets.unet import UNetModel
+from ldm_studio.engine.schedules import linear_schedule
+from ldm_studio.training.common import base_arguments, step_generator, step_rng, train_loop
+from ldm_studio.training.dataset import SIZES, random_scene, render_scene
+from ldm_studio.training.latents import encode_images
+from ldm_studio.training.tensors import to_model_range
+from ldm_studio.training.train_autoencoder import load_weights
+from ldm_studio.training.train_txt2img import diffusion_loss
+
+UNET = UNetConfig(
+    in_channels=7,
+    out_channels=4,
+    model_channels=64,  # two channels per GroupNorm group, so the output keeps control of colour
+    channel_mult=(1, 2),
+    num_res_blocks=1,
+    attention_resolutions=(),  # only the middle block attends (the UNet always has that one)
+    num_heads=4,
+    use_spatial_transformer=False,  # no text: legacy self-attention instead of a transformer
+    context_dim=None,
+    num_classes=1000,  # the low-res noise level, as the x4 upscaler
+    legacy=False,
+)
+LINEAR_START, LINEAR_END, TIMESTEPS = 0.0001, 0.02, 1000
+MAX_NOISE_LEVEL = 350  # as the x4 upscaler: augmentation levels drawn from [0, 350]
+HIGH_RES, FACTOR = 64, 4  # crops: the upscaler only needs a local view
+RENDERS = 200
+CACHE = "pairs.pt"
+
+
+def _crop_corner(scene, rng: np.random.Generator) -> tuple[int, int]:
+    """Mostly crops over the object's outline (edges are what an upscaler must learn), some anywhere."""
+    limit = (512 - HIGH_RES) // FACTOR
+    if rng.random() < 0.25:
+        return tuple(int(v) * FACTOR for v in rng.integers(0, limit + 1, size=2))
+    cx, cy = (v * 512 for v in scene.centre)
+    reach = SIZES[scene.size] * 512
+    px, py = rng.uniform(-reach, reach, size=2)
+    corner = [(c + p - HIGH_RES / 2) / FACTOR for c, p in ((cy, py), (cx, px))]
+    return tuple(int(np.clip(round(v), 0, limit)) * FACTOR for v in corner)
+
+
+def make_pairs(count: int, seed: int, autoencoder: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """(latents of high-res crops, their 4× smaller low-res crops in [-1, 1])."""
+    rng = step_rng(seed, 0, stream=9)
+    scenes = [random_scene(rng) for _ in range(RENDERS)]
+    renders = [render_scene(s, 512) for s in scenes]
+    crops = []
+    for _ in range(count):
+        pick = int(rng.integers(RENDERS))
+        # Corners on the 4-pixel grid, so the low-res crop is a crop of the 128-pixel image itself.
+        y, x = _crop_corner(scenes[pick], rng)
+        crops.append(renders[pick][y : y + HIGH_RES, x : x + HIGH_RES])
+    high = np.stack(crops)
+    low = high.reshape(count, HIGH_RES // FACTOR, FACTOR, HIGH_RES // FACTOR, FACTOR, 3).mean((2, 4))
+    latents = encode_images(load_weights(autoencoder).eval(), high)
+    return latents, to_model_range(low.round().astype(np.uint8))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = base_arguments(__doc__.splitlines()[0], steps=500, batch=16, lr=1e-3)
+    parser.add_argument("--autoencoder", type=Path, required=True, help="frozen autoencoder weights")
+    parser.add_argument("--pairs", type=int, default=1000, help="training crops (encoded once)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    cache = args.out / CACHE
+    if cache.exists():
+        latents, low = torch.load(cache)
+    else:
+        latents, low = make_pairs(args.pairs, args.seed, args.autoencoder)
+        torch.save((latents, low), cache)
+    scale_factor = float(1 / latents.std())  # unit-variance latents, as for the text-to-image model
+    latents = latents * scale_factor
+    torch.manual_seed(args.seed)
+    unet = UNetModel(UNET)
+    alphas_cumprod = linear_schedule(LINEAR_START, LINEAR_END, TIMESTEPS).alphas_cumprod.float()
+    low_res_alphas = alphas_cumprod  # the x4 upscaler augments its input on the same linear schedule
+    optimizer = torch.optim.Adam(unet.parameters(), lr=args.lr, betas=(0.9, 0.99))
+
+    def loss_fn(step: int) -> dict:
+        picks = step_rng(args.seed, step).integers(len(latents), size=args.batch)
+        generator = step_generator(args.seed, step)
+        levels = torch.randint(0, MAX_NOISE_LEVEL + 1, (args.batch,), generator=generator)
+        ab = low_res_alphas[levels].view(-1, 1, 1, 1)
+        clean = low[picks]
+        augmented = ab.sqrt() * clean + (1 - ab).sqrt() * torch.randn(clean.shape, generator=generator)
+        loss = diffusion_loss(
+            unet, latents[picks], None, alphas_cumprod, generator, concat=augmented, y=levels, prediction="v"
+        )
+        return {"loss": loss}
+
+    train_loop(args, {"unet": unet}, optimizer, loss_fn, warmup=30)
+    print(f"latent scale factor {scale_factor:.5f}")
+
+
+if __name__ == "__main__":
+    main()

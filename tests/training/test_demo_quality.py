@@ -1,0 +1,84 @@
+"""The bundled demo models, loaded through the same loader as user checkpoints, do what a user expects.
+
+Held-out images and captions come from the dataset's held-out split: (shape, colour, background)
+combinations the models never saw in training under any phrasing.
+"""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ldm_studio.engine.checkpoint import load_model
+from ldm_studio.engine.demo_models import demo_model_path
+from ldm_studio.engine.pipeline import run
+from ldm_studio.engine.requests import GenerationRequest, Result
+from ldm_studio.training.attributes import read_attributes
+from ldm_studio.training.dataset import canonical_caption, held_out_scenes, render_scene
+from ldm_studio.training.tensors import psnr, to_model_range, to_uint8
+
+TXT2IMG = demo_model_path("txt2img")
+UPSCALER = demo_model_path("upscale")
+pytestmark = pytest.mark.skipif(
+    not (TXT2IMG.exists() and UPSCALER.exists()), reason="the demo models are not in resources/models"
+)
+
+
+@pytest.fixture(scope="module")
+def txt2img():
+    return load_model(TXT2IMG, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def upscaler():
+    return load_model(UPSCALER, device="cpu")
+
+
+def _generate(model, **fields) -> np.ndarray:
+    request = GenerationRequest(model=str(model.path), **fields)
+    events = list(run(model, request, threading.Event()))
+    assert isinstance(events[-1], Result)
+    return np.asarray(events[-1].images[0].convert("RGB"))
+
+
+def test_the_bundled_models_fit_in_40_mb_and_say_what_they_do(txt2img, upscaler):
+    assert TXT2IMG.stat().st_size + UPSCALER.stat().st_size <= 40 * 1024 * 1024
+    assert txt2img.config.default_size == (128, 128)
+    assert {"txt2img", "img2img", "inpaint"} <= set(txt2img.modes) and txt2img.text_encoder is not None
+    assert upscaler.modes == ("upscale",) and upscaler.text_encoder is None
+
+
+def test_autoencoder_reconstructs_held_out_images_above_28_db(txt2img):
+    images = np.stack([render_scene(s) for s in held_out_scenes(per_triple=1, seed=5)[:24]])
+    with torch.inference_mode():
+        decoded = txt2img.vae.decode(txt2img.vae.encode(to_model_range(images)))
+    assert psnr(to_uint8(decoded), images) >= 28.0
+
+
+@pytest.mark.slow
+def test_held_out_captions_give_the_asked_background_and_object_colours(txt2img):
+    scenes = held_out_scenes(per_triple=1, seed=0)
+    assert len(scenes) >= 48
+    found = [
+        read_attributes(_generate(txt2img, prompt=canonical_caption(s), seed=i, width=128, height=128))
+        for i, s in enumerate(scenes)
+    ]
+    backgrounds = np.mean([f.background == s.background for f, s in zip(found, scenes, strict=True)])
+    colours = np.mean([f.colour == s.colour for f, s in zip(found, scenes, strict=True)])
+    assert backgrounds >= 0.9, f"background right in {backgrounds:.0%}"
+    assert colours >= 0.8, f"object colour right in {colours:.0%}"
+
+
+@pytest.mark.slow
+def test_upscaler_beats_bicubic_on_held_out_images(upscaler):
+    ours, bicubic = [], []
+    for scene in held_out_scenes(per_triple=1, seed=7)[:2]:
+        low, truth = render_scene(scene, 128), render_scene(scene, 512)
+        upscaled = _generate(upscaler, mode="upscale", init_image=low, seed=0, steps=20)
+        assert upscaled.shape == truth.shape
+        ours.append(psnr(upscaled, truth))
+        resized = Image.fromarray(low).resize((512, 512), Image.Resampling.BICUBIC)
+        bicubic.append(psnr(np.asarray(resized), truth))
+    assert np.mean(ours) > np.mean(bicubic), f"ours {np.mean(ours):.2f} dB, bicubic {np.mean(bicubic):.2f} dB"
