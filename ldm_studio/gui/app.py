@@ -11,14 +11,16 @@ def main(argv: Sequence[str] = ()) -> int:
     # Before transformers can be imported by a model load: this app never reaches a model hub.
     for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
         os.environ.setdefault(name, "1")
+    from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
     from ldm_studio.gui.main_window import MainWindow
     from ldm_studio.gui.settings import APP_NAME, ORGANIZATION, Settings
 
     app = QApplication.instance() or QApplication([sys.argv[0], *argv])
-    app.setOrganizationName(ORGANIZATION)
-    app.setApplicationName(APP_NAME)  # QSettings and QStandardPaths use these two names
-    window = MainWindow(Settings())
+    # QStandardPaths: ~/.local/share/ldm_studio (no organization level, which would double the name);
+    # the settings file names both explicitly: ~/.config/ldm_studio/ldm_studio.conf.
+    app.setApplicationName(APP_NAME)
+    window = MainWindow(Settings(QSettings(ORGANIZATION, APP_NAME)))
     window.show()
     return app.exec()
