@@ -161,9 +161,14 @@ class ModelList(QObject):
             added, errors = [], []
             for path in paths:
                 try:
-                    added.append(str(add_model_file(Path(path), folder)))
+                    entry = self._inspect(add_model_file(Path(path), folder))
                 except LdmError as exc:
                     errors.append(str(exc))
+                    continue
+                if entry.usable:
+                    added.append(f"Added {entry.path.name} ({entry.family_label}) to the models folder")
+                else:  # kept, and listed with the reason, so the user sees why it is not offered
+                    errors.append(f"Added {entry.path.name}, but it cannot be used: {entry.problem}")
             self._added.emit(added, errors)
 
         _run_in_background(work, "ldm-studio-model-add")
@@ -172,6 +177,6 @@ class ModelList(QObject):
     def _on_added(self, added: list, errors: list) -> None:
         for error in errors:
             self.errorOccurred.emit(error)
-        if added:
-            self.message.emit(f"Added {', '.join(Path(p).name for p in added)} to the models folder")
-            self.rescan()
+        for message in added:
+            self.message.emit(message)
+        self.rescan()

@@ -159,7 +159,21 @@ def test_adding_a_dropped_checkpoint_copies_it_in_and_lists_it(qtbot, models, se
     models.add_files([download])
     qtbot.waitUntil(lambda: "dreamy" in [row[0] for row in rows(panel)], timeout=5000)
     assert (settings.models_folder / "dreamy.safetensors").read_bytes() == b"dreamy weights"
-    assert messages[-1] == "Added dreamy.safetensors to the models folder"
+    assert messages[-1] == "Added dreamy.safetensors (Stable Diffusion 1.x) to the models folder"
+
+
+def test_adding_an_unusable_file_says_why_it_is_not_offered(qtbot, models, settings, tmp_path):
+    download = tmp_path / "broken-lora.safetensors"
+    download.write_bytes(b"not a full model")
+    settings.models_folder.mkdir()
+    errors = []
+    models.errorOccurred.connect(errors.append)
+    models.add_files([download])
+    qtbot.waitUntil(lambda: bool(errors), timeout=5000)
+    assert errors == [
+        "Added broken-lora.safetensors, but it cannot be used: broken-lora.safetensors is not a checkpoint: "
+        "no UNet weights found"
+    ]
 
 
 def test_choosing_another_models_folder_rescans_it(qtbot, models, settings, tmp_path):
