@@ -81,7 +81,10 @@ class Worker(QObject):
         """
         if sys.platform.startswith("linux"):
             with contextlib.suppress(OSError, AttributeError):
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICENESS)
+                thread = threading.get_native_id()
+                # Relative to the process's own niceness: an app started with `nice` stays below it.
+                nice = min(19, os.getpriority(os.PRIO_PROCESS, thread) + WORKER_NICENESS)
+                os.setpriority(os.PRIO_PROCESS, thread, nice)
 
     @Slot(object)
     def run_job(self, job: Job) -> None:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
@@ -74,14 +74,9 @@ def test_dropping_a_non_image_file_shows_a_message_and_changes_nothing(qtbot, ca
     image_before = canvas.image().copy()
     data = QMimeData()
     data.setUrls([QUrl.fromLocalFile(str(path))])
-    args = (
-        QPointF(50, 50),
-        Qt.DropAction.CopyAction,
-        data,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    enter, drop = QDragEnterEvent(*args), QDropEvent(*args)
+    rest = (Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    # QDragEnterEvent takes an integer QPoint in PySide6 6.11, QDropEvent a QPointF.
+    enter, drop = QDragEnterEvent(QPoint(50, 50), *rest), QDropEvent(QPointF(50, 50), *rest)
     QApplication.sendEvent(canvas, enter)  # Qt delivers a drop only where a drag entered
     assert enter.isAccepted()
     with qtbot.waitSignal(canvas.errorOccurred):
