@@ -111,18 +111,6 @@ class LoadedModel:
     def modes(self) -> tuple[str, ...]:
         return self.config.modes
 
-    @property
-    def linear_start(self) -> float:
-        return self.config.linear_start
-
-    @property
-    def linear_end(self) -> float:
-        return self.config.linear_end
-
-    @property
-    def timesteps(self) -> int:
-        return self.config.timesteps
-
     def short_hash(self) -> str:
         """A1111's "Model hash": first 10 hex of the file's sha256 (computed once per file version)."""
         return short_hash(self.path)
