@@ -39,6 +39,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         device=args.device,
         precision=args.precision,
         init_image=load_image(image_path) if image_path else None,
+        preview_interval=0,  # nothing shows previews on a terminal: skip computing them
     )
     if mode in ("img2img", "inpaint"):
         values["strength"] = args.strength
@@ -79,7 +80,7 @@ def run_generation_command(args: argparse.Namespace) -> int:
         prediction=request.prediction,
         vae=request.vae,
     )
-    request = _with_native_size(request, model.family.default_size)
+    request = _with_native_size(request, model.config.default_size)
     cancel = threading.Event()
     result = None
     with ProgressBar(request.steps, label=request.mode) as bar:

@@ -1,0 +1,80 @@
+"""The headless commands as a terminal user runs them: files written, never overwritten, clear errors."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.checkpoints import write_tiny_checkpoint
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("models") / "tiny-sd1.safetensors", "sd1")
+
+
+def _cli(*args) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ldm_studio", *map(str, args)], capture_output=True, text=True, timeout=300
+    )
+
+
+def _generate(model, out, *extra) -> subprocess.CompletedProcess:
+    return _cli("generate", "--model", model, "--prompt", "a red circle", "--steps", 2, "--seed", 7,
+                "--width", 64, "--height", 64, "--out", out, *extra)  # fmt: skip
+
+
+def test_generate_writes_a_png_with_parameters_and_never_overwrites(tiny_model, tmp_path):
+    out = tmp_path / "out.png"
+    first = _generate(tiny_model, out)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == str(out)
+    with Image.open(out) as image:
+        assert image.size == (64, 64)
+        assert "Seed: 7" in image.text["parameters"] and "a red circle" in image.text["parameters"]
+    before = out.read_bytes()
+
+    second = _generate(tiny_model, out)
+    assert second.returncode == 0, second.stderr
+    written = second.stdout.strip()
+    assert written != str(out) and written.endswith(".png")
+    assert out.read_bytes() == before
+    # Same seed and settings: the same image, now under a new name.
+    assert np.array_equal(np.asarray(Image.open(written)), np.asarray(Image.open(out)))
+    assert "/20" not in second.stderr and "2/2" in second.stderr  # the progress bar counted the steps
+
+
+def _write_image(path, size):
+    Image.fromarray(np.full((size[1], size[0], 3), 120, np.uint8)).save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("inpaint", "--mask", "MASK40"), "mask is 64x40 but the image is 64x64"),
+        (("upscale",), "cannot do upscale"),
+        (("generate", "--steps", "0"), "steps must be at least 1"),
+        (("generate", "--width", "100"), "width 100 is not a multiple"),
+        (("generate", "--strength", "1.5", "--init-image", "IMAGE"), "strength must be between 0 and 1"),
+        (("inpaint", "--image", "NOT_AN_IMAGE", "--mask", "MASK40"), "not an image"),
+    ],
+)
+def test_bad_input_prints_one_line_writes_nothing_and_exits_2(tiny_model, tmp_path, args, message):
+    image = _write_image(tmp_path / "image.png", (64, 64))
+    mask = _write_image(tmp_path / "mask.png", (64, 40))
+    not_an_image = tmp_path / "notes.png"
+    not_an_image.write_text("hello")
+    replace = {"MASK40": mask, "IMAGE": image, "NOT_AN_IMAGE": not_an_image}
+    args = [replace.get(a, a) for a in args]
+    command, rest = args[0], args[1:]
+    if command in ("inpaint", "upscale") and "--image" not in rest:
+        rest = ["--image", image, *rest]
+    out = tmp_path / "out.png"
+    done = _cli(command, "--model", tiny_model, "--prompt", "x", "--out", out, *rest)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not out.exists()
