@@ -30,9 +30,14 @@ def base_arguments(description: str, steps: int, batch: int, lr: float) -> argpa
     parser.add_argument("--lr", type=float, default=lr)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    parser.add_argument(
+        "--until", type=int, help="stop (and save) after this step; the lr schedule still spans --steps"
+    )
     parser.add_argument("--save-every", type=int, default=100)
     # One thread: on a shared 2-core machine a second OpenMP thread mostly waits at barriers (4x slower).
     parser.add_argument("--threads", type=int, default=1)
+    # Data and noise are drawn on the CPU either way, so a seed gives the same run on any device.
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps …")
     return parser
 
 
@@ -69,7 +74,7 @@ def load_checkpoint(out: Path, modules: dict[str, nn.Module], optimizer: torch.o
     state = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=True)
     for name, module in modules.items():
         module.load_state_dict(state[name])
-    optimizer.load_state_dict(state["optimizer"])
+    optimizer.load_state_dict(state["optimizer"])  # moves its state to the parameters' device
     return int(state["step"])
 
 
@@ -108,14 +113,16 @@ def train_loop(
 ) -> None:
     """Run steps until `args.steps`: loss_fn(step) returns named losses, "loss" is minimised."""
     args.out.mkdir(parents=True, exist_ok=True)
+    # Before loading: a checkpoint's param groups hold the last scheduled lr, not the base one.
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
     resuming = args.resume and (args.out / CHECKPOINT).exists()
     start = load_checkpoint(args.out, modules, optimizer) if resuming else 0
     log: LossLog | None = None
-    base_lrs = [g["lr"] for g in optimizer.param_groups]
     params = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
     for module in modules.values():
         module.train()
-    for step in range(start, args.steps):
+    end = args.steps if args.until is None else min(args.until, args.steps)
+    for step in range(start, end):
         scale = warmup_cosine(step, args.steps, warmup)
         for group, lr in zip(optimizer.param_groups, base_lrs, strict=True):
             group["lr"] = lr * scale
@@ -128,7 +135,7 @@ def train_loop(
             log = LossLog(args.out, list(losses), start if resuming else None)
         log.add(step, {k: float(v.detach()) for k, v in losses.items()})
         done = step + 1
-        if done % args.save_every == 0 or done == args.steps:
+        if done % args.save_every == 0 or done == end:
             save_checkpoint(args.out, done, modules, optimizer)
             if on_save is not None:
                 on_save()

@@ -25,17 +25,18 @@ class LatentData:
     scale_factor: float  # 1 / std of the latents: the UNet sees unit-variance latents, as SD's 0.18215 gives
 
 
-def encode_images(model, images: np.ndarray) -> torch.Tensor:
-    """Posterior means of uint8 images (N, H, W, 3), in batches, without gradients."""
+def encode_images(model, images: np.ndarray, device: str = "cpu") -> torch.Tensor:
+    """Posterior means (on the CPU) of uint8 images (N, H, W, 3), in batches, without gradients."""
+    model.to(device)
     with torch.inference_mode():
         chunks = [
-            model.encode(to_model_range(images[i : i + ENCODE_BATCH]))
+            model.encode(to_model_range(images[i : i + ENCODE_BATCH]).to(device)).cpu()
             for i in range(0, len(images), ENCODE_BATCH)
         ]
     return torch.cat(chunks)
 
 
-def cached_latents(out: Path, autoencoder: Path, count: int, seed: int) -> LatentData:
+def cached_latents(out: Path, autoencoder: Path, count: int, seed: int, device: str = "cpu") -> LatentData:
     """Latents of `count` training scenes drawn from `seed`; read from OUT/latents.pt when already made."""
     path = out / CACHE
     if path.exists():
@@ -45,7 +46,7 @@ def cached_latents(out: Path, autoencoder: Path, count: int, seed: int) -> Laten
     rng = step_rng(seed, 0, stream=7)
     scenes = [random_scene(rng) for _ in range(count)]
     model = load_weights(autoencoder).eval()
-    latents = encode_images(model, np.stack([render_scene(s) for s in scenes]))
+    latents = encode_images(model, np.stack([render_scene(s) for s in scenes]), device)
     data = LatentData(latents, scenes, float(1 / latents.std()))
     state = {"count": count, "seed": seed, "latents": latents, "scale_factor": data.scale_factor}
     state["scenes"] = [dataclasses.asdict(s) for s in scenes]

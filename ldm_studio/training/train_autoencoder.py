@@ -1,13 +1,13 @@
 """Train the demo KL autoencoder (f4: 128² images ↔ 32×32×4 latents) on crops of the shapes dataset.
 
     python -m ldm_studio.training.train_autoencoder --out runs/ae --steps 400
-    python -m ldm_studio.training.train_autoencoder --out runs/ae-decoder --steps 800 \
-        --init runs/ae/autoencoder.safetensors --decoder-only
+    python -m ldm_studio.training.train_autoencoder --out runs/ae-decoder --steps 200 --lr 5e-4 \
+        --init runs/ae/autoencoder.safetensors --decoder-only --crop 48 --batch 8
 
 The second run fine-tunes only the decoder (as SD's ft-MSE VAE did): the latent space stays fixed,
 so the UNets can train on the first run's latents meanwhile.
 
-Fully convolutional (no attention), so it trains on 32-pixel crops and runs on any size. Crops come
+Fully convolutional (no attention), so it trains on 24-pixel crops and runs on any size. Crops come
 from 128-pixel images and from 512-pixel renders, so it also decodes the upscaler's 512² output.
 Loss: L1 + L2 + an L1 on image gradients (keeps edges sharp) + a tiny KL, as in LDM's KL-f4 minus the
 perceptual and GAN terms, which flat shapes do not need.
@@ -49,19 +49,23 @@ EDGE_WEIGHT = 0.5
 WEIGHTS = "autoencoder.safetensors"
 
 
-def random_crops(images: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+def random_crops(images: np.ndarray, count: int, rng: np.random.Generator, crop: int = CROP) -> np.ndarray:
     picks = rng.integers(len(images), size=count)
     size = images.shape[1]
-    ys, xs = rng.integers(0, size - CROP + 1, size=(2, count))
-    return np.stack([images[i, y : y + CROP, x : x + CROP] for i, y, x in zip(picks, ys, xs, strict=True)])
+    ys, xs = rng.integers(0, size - crop + 1, size=(2, count))
+    if count == 0:
+        return np.empty((0, crop, crop, 3), np.uint8)
+    return np.stack([images[i, y : y + crop, x : x + crop] for i, y, x in zip(picks, ys, xs, strict=True)])
 
 
-def training_crops(step: int, seed: int, batch: int, high_res: np.ndarray) -> torch.Tensor:
+def training_crops(step: int, seed: int, batch: int, high_res: np.ndarray, crop: int = CROP) -> torch.Tensor:
     """Three quarters from fresh 128-pixel images, a quarter from the 512-pixel pool."""
     rng = step_rng(seed, step)
     low_count = batch - batch // 4
     low = np.stack([render_scene(random_scene(rng)) for _ in range(low_count)])
-    crops = np.concatenate([random_crops(low, low_count, rng), random_crops(high_res, batch // 4, rng)])
+    crops = np.concatenate(
+        [random_crops(low, low_count, rng, crop), random_crops(high_res, batch // 4, rng, crop)]
+    )
     return to_model_range(crops)
 
 
@@ -74,7 +78,7 @@ def gradient_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def autoencoder_losses(model: Autoencoder, images: torch.Tensor, generator: torch.Generator) -> dict:
     mean, logvar = model.quant_conv(model.encoder(images)).chunk(2, dim=1)
     logvar = logvar.clamp(-30.0, 20.0)
-    noise = torch.randn(mean.shape, generator=generator)
+    noise = torch.randn(mean.shape, generator=generator).to(mean.device)
     z = mean + (0.5 * logvar).exp() * noise  # a posterior sample: the decoder learns to shrug off noise
     recon = model.decoder(model.post_quant_conv(z))
     diff = recon - images
@@ -90,7 +94,7 @@ def high_res_pool(seed: int) -> np.ndarray:
 
 
 def save_weights(model: Autoencoder, path) -> None:
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(path), metadata={"config": json.dumps(AUTOENCODER.__dict__, default=list)})
 
 
@@ -111,6 +115,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = base_arguments(__doc__.splitlines()[0], steps=400, batch=12, lr=1.5e-3)
     parser.add_argument("--init", type=Path, help="start from these weights (autoencoder.safetensors)")
     parser.add_argument("--decoder-only", action="store_true", help="freeze the encoder: latents stay put")
+    # Larger crops bring GroupNorm's statistics closer to whole images; they cost more per step.
+    parser.add_argument("--crop", type=int, default=CROP, help="crop side in pixels (a multiple of 4)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)  # the initial weights
@@ -118,12 +124,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.decoder_only:
         model.encoder.requires_grad_(False)
         model.quant_conv.requires_grad_(False)
+    model.to(args.device)
     trained = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trained, lr=args.lr, betas=(0.9, 0.99))
     pool = high_res_pool(args.seed)
 
     def loss_fn(step: int) -> dict:
-        images = training_crops(step, args.seed, args.batch, pool)
+        images = training_crops(step, args.seed, args.batch, pool, args.crop).to(args.device)
         return autoencoder_losses(model, images, step_generator(args.seed, step))
 
     train_loop(

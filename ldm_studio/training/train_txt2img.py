@@ -35,11 +35,12 @@ UNET = UNetConfig(
     num_res_blocks=1,
     attention_resolutions=(4,),  # cross-attention at 8×8 (and in the middle): enough for 9 positions
     num_heads=4,
-    context_dim=128,
+    context_dim=96,
     legacy=False,
 )
+# Width 96 keeps the 49408-token embedding (most of the encoder's weights) small enough for the 40 MB.
 TEXT = TextEncoderConfig(
-    kind="clip", hidden_size=128, num_layers=2, num_heads=4, intermediate_size=512, pad_token_id=49407
+    kind="clip", hidden_size=96, num_layers=2, num_heads=4, intermediate_size=384, pad_token_id=49407
 )
 LINEAR_START, LINEAR_END, TIMESTEPS = 0.00085, 0.012, 1000
 CAPTION_DROPOUT = 0.1
@@ -58,11 +59,12 @@ def diffusion_loss(
     prediction: str = "eps",
 ) -> torch.Tensor:
     """One denoising loss: noise x0 to a random t, predict ε (or v), min-SNR weighted mean squared error."""
-    batch = x0.shape[0]
+    batch, device = x0.shape[0], x0.device
     t = torch.randint(0, len(alphas_cumprod), (batch,), generator=generator)
     noise = torch.randn(x0.shape, generator=generator)
-    noise = noise + OFFSET_NOISE * torch.randn((*x0.shape[:2], 1, 1), generator=generator)
-    ab = alphas_cumprod[t].view(-1, 1, 1, 1)
+    noise = (noise + OFFSET_NOISE * torch.randn((*x0.shape[:2], 1, 1), generator=generator)).to(device)
+    ab = alphas_cumprod[t].view(-1, 1, 1, 1).to(device)
+    t = t.to(device)
     x_t = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
     model_in = x_t if concat is None else torch.cat([x_t, concat], dim=1)
     out = unet(model_in, t.float(), context=context, y=y)
@@ -75,16 +77,16 @@ def diffusion_loss(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = base_arguments(__doc__.splitlines()[0], steps=600, batch=16, lr=1e-3)
+    parser = base_arguments(__doc__.splitlines()[0], steps=300, batch=8, lr=1.5e-3)
     parser.add_argument("--autoencoder", type=Path, required=True, help="frozen autoencoder weights")
-    parser.add_argument("--images", type=int, default=2400, help="dataset size (encoded once)")
+    parser.add_argument("--images", type=int, default=512, help="dataset size (encoded once)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    data = cached_latents(args.out, args.autoencoder, args.images, args.seed)
-    latents = data.latents * data.scale_factor
+    data = cached_latents(args.out, args.autoencoder, args.images, args.seed, args.device)
+    latents = (data.latents * data.scale_factor).to(args.device)
     torch.manual_seed(args.seed)
-    unet, text = UNetModel(UNET), TextEncoder(TEXT)
+    unet, text = UNetModel(UNET).to(args.device), TextEncoder(TEXT).to(args.device)
     tokenizer = load_tokenizer(TEXT.pad_token_id)
     alphas_cumprod = linear_schedule(LINEAR_START, LINEAR_END, TIMESTEPS).alphas_cumprod.float()
     optimizer = torch.optim.Adam([*unet.parameters(), *text.parameters()], lr=args.lr, betas=(0.9, 0.99))
@@ -94,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
         for t in texts:
             if t not in token_cache:
                 token_cache[t] = tokenizer.encode(t)
-        return torch.tensor([token_cache[t] for t in texts])
+        return torch.tensor([token_cache[t] for t in texts], device=args.device)
 
     def loss_fn(step: int) -> dict:
         rng = step_rng(args.seed, step)

@@ -58,7 +58,9 @@ def _crop_corner(scene, rng: np.random.Generator) -> tuple[int, int]:
     return tuple(int(np.clip(round(v), 0, limit)) * FACTOR for v in corner)
 
 
-def make_pairs(count: int, seed: int, autoencoder: Path) -> tuple[torch.Tensor, torch.Tensor]:
+def make_pairs(
+    count: int, seed: int, autoencoder: Path, device: str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(latents of high-res crops, their 4× smaller low-res crops in [-1, 1])."""
     rng = step_rng(seed, 0, stream=9)
     scenes = [random_scene(rng) for _ in range(RENDERS)]
@@ -71,7 +73,7 @@ def make_pairs(count: int, seed: int, autoencoder: Path) -> tuple[torch.Tensor, 
         crops.append(renders[pick][y : y + HIGH_RES, x : x + HIGH_RES])
     high = np.stack(crops)
     low = high.reshape(count, HIGH_RES // FACTOR, FACTOR, HIGH_RES // FACTOR, FACTOR, 3).mean((2, 4))
-    latents = encode_images(load_weights(autoencoder).eval(), high)
+    latents = encode_images(load_weights(autoencoder).eval(), high, device)
     return latents, to_model_range(low.round().astype(np.uint8))
 
 
@@ -86,12 +88,12 @@ def main(argv: list[str] | None = None) -> None:
     if cache.exists():
         latents, low = torch.load(cache)
     else:
-        latents, low = make_pairs(args.pairs, args.seed, args.autoencoder)
+        latents, low = make_pairs(args.pairs, args.seed, args.autoencoder, args.device)
         torch.save((latents, low), cache)
     scale_factor = float(1 / latents.std())  # unit-variance latents, as for the text-to-image model
-    latents = latents * scale_factor
+    latents, low = (latents * scale_factor).to(args.device), low.to(args.device)
     torch.manual_seed(args.seed)
-    unet = UNetModel(UNET)
+    unet = UNetModel(UNET).to(args.device)
     alphas_cumprod = linear_schedule(LINEAR_START, LINEAR_END, TIMESTEPS).alphas_cumprod.float()
     low_res_alphas = alphas_cumprod  # the x4 upscaler augments its input on the same linear schedule
     optimizer = torch.optim.Adam(unet.parameters(), lr=args.lr, betas=(0.9, 0.99))
@@ -100,9 +102,11 @@ def main(argv: list[str] | None = None) -> None:
         picks = step_rng(args.seed, step).integers(len(latents), size=args.batch)
         generator = step_generator(args.seed, step)
         levels = torch.randint(0, MAX_NOISE_LEVEL + 1, (args.batch,), generator=generator)
-        ab = low_res_alphas[levels].view(-1, 1, 1, 1)
+        ab = low_res_alphas[levels].view(-1, 1, 1, 1).to(args.device)
         clean = low[picks]
-        augmented = ab.sqrt() * clean + (1 - ab).sqrt() * torch.randn(clean.shape, generator=generator)
+        noise = torch.randn(clean.shape, generator=generator).to(args.device)
+        augmented = ab.sqrt() * clean + (1 - ab).sqrt() * noise
+        levels = levels.to(args.device)
         loss = diffusion_loss(
             unet, latents[picks], None, alphas_cumprod, generator, concat=augmented, y=levels, prediction="v"
         )
