@@ -84,9 +84,34 @@ def _add_generation_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_gui(args: argparse.Namespace) -> int:
+    from ldm_studio.engine.errors import ResourceError
+    from ldm_studio.self_test import check_resources
+
+    try:
+        check_resources()  # a damaged install names the missing file instead of failing somewhere later
+    except ResourceError as exc:
+        print(f"ldm-studio: error: {exc}", file=sys.stderr)
+        _show_startup_error(str(exc))
+        return EXIT_USER_ERROR
     from ldm_studio.gui.app import main as gui_main
 
     return gui_main([])
+
+
+def _show_startup_error(message: str) -> None:
+    """Say it in a dialog too: a double-clicked app has no terminal. Only where there is a screen, since
+    Qt aborts the process when it cannot open one (and the message is already printed)."""
+    import os
+
+    no_screen = sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
+    if no_screen or os.environ.get("QT_QPA_PLATFORM", "").startswith(("offscreen", "minimal")):
+        return
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    _app = QApplication.instance() or QApplication([sys.argv[0]])
+    QMessageBox.critical(None, "ldm-studio", message)
 
 
 def _run_info(args: argparse.Namespace) -> int:
