@@ -19,6 +19,7 @@ the bundled demo models, and any model whose shapes do not tell enough, describe
      "modes": ["txt2img", "img2img", "inpaint", "upscale"],
      "preview": "kl-f8" | "kl-f4" | "fitted",     # which latent -> RGB map live previews use
      "preview_rgb": [[r, g, b], ...]       # or the map itself, one row per latent channel
+                                           #   (and optionally a last row: the bias)
     }
 
 Every key is optional; an unknown key is an error, so a typo does not pass silently. An original LDM

@@ -24,19 +24,26 @@ def _probe_images(size: int = 64) -> torch.Tensor:
     return torch.cat([flats, gradients])
 
 
-def _fit(model) -> tuple[torch.Tensor, torch.Tensor]:
-    vae = model.vae
+def fit_preview_map(vae, device=None, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """(matrix [C, 3], bias [3]) mapping this autoencoder's latents to RGB, by least squares."""
     with torch.inference_mode():
-        images = _probe_images().to(model.device, model.dtype)
+        images = _probe_images().to(device, dtype)
         latents = vae.encode(images)
         return fit_latent_rgb_map(vae.decode, latents, vae.config.downscale)
+
+
+def _fit(model) -> tuple[torch.Tensor, torch.Tensor]:
+    return fit_preview_map(model.vae, model.device, model.dtype)
 
 
 def preview_function(model) -> Callable[[torch.Tensor], np.ndarray]:
     """latents [B, C, h, w] → uint8 (h, w, 3) picture of the first image, for this model."""
     config = model.config
     if config.preview_rgb is not None:
-        matrix, bias = config.preview_rgb, None
+        rows = config.preview_rgb
+        # One row per latent channel, optionally one more: the bias (as a least-squares fit gives it).
+        has_bias = len(rows) == config.vae.embed_dim + 1
+        matrix, bias = (rows[:-1], rows[-1]) if has_bias else (rows, None)
     elif config.preview in PUBLISHED_MAPS and config.vae.embed_dim == 4:
         matrix, bias = PUBLISHED_MAPS[config.preview], None
     else:

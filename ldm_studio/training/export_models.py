@@ -19,7 +19,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ldm_studio.engine.families import METADATA_KEY, Family, family_to_json
+from ldm_studio.engine.nets.autoencoder import Autoencoder
 from ldm_studio.engine.nets.text import text_state_dict_to_checkpoint
+from ldm_studio.engine.preview_maps import fit_preview_map
 from ldm_studio.training import train_txt2img, train_upscaler
 from ldm_studio.training.common import CHECKPOINT
 from ldm_studio.training.latents import CACHE as LATENTS_CACHE
@@ -70,7 +72,18 @@ def _prefixed(prefix: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Te
     return {prefix + k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()}
 
 
+def with_fitted_preview(family: Family, autoencoder: dict[str, torch.Tensor]) -> Family:
+    """Store the least-squares latent→RGB map (and bias row) so the app's first preview costs nothing."""
+    with torch.device("meta"):
+        vae = Autoencoder(family.vae)
+    vae.load_state_dict({k: v.float() for k, v in autoencoder.items()}, assign=True)
+    matrix, bias = fit_preview_map(vae.eval())
+    rows = [*matrix.tolist(), bias.tolist()]
+    return dataclasses.replace(family, preview_rgb=tuple(tuple(round(v, 5) for v in row) for row in rows))
+
+
 def write_checkpoint(path: Path, family: Family, parts: dict[str, dict[str, torch.Tensor]]) -> None:
+    family = with_fitted_preview(family, parts["first_stage_model."])
     tensors: dict[str, torch.Tensor] = {}
     for prefix, state in parts.items():
         tensors.update(_prefixed(prefix, state))
