@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ldm_studio.engine.nets.configs import UNetConfig
+from ldm_studio.engine.nets.fast_conv import FastConv2d
 from ldm_studio.engine.nets.transformer import SpatialTransformer
 from ldm_studio.engine.nets.unet_blocks import (
     AttentionBlock,
@@ -35,7 +36,7 @@ class UNetModel(nn.Module):
         if config.num_classes is not None:
             self.label_emb = nn.Embedding(config.num_classes, emb_dim)
 
-        self.input_blocks = nn.ModuleList([EmbedSequential(nn.Conv2d(config.in_channels, mc, 3, padding=1))])
+        self.input_blocks = nn.ModuleList([EmbedSequential(FastConv2d(config.in_channels, mc, 3, padding=1))])
         skip_channels = [mc]
         ch, ds = mc, 1
         last_level = len(config.channel_mult) - 1
@@ -73,7 +74,7 @@ class UNetModel(nn.Module):
                     ds //= 2
                 self.output_blocks.append(EmbedSequential(*layers))
 
-        self.out = nn.Sequential(group_norm(ch), nn.SiLU(), nn.Conv2d(mc, config.out_channels, 3, padding=1))
+        self.out = nn.Sequential(group_norm(ch), nn.SiLU(), FastConv2d(mc, config.out_channels, 3, padding=1))
 
     def _attention(self, channels: int, level: int | None) -> nn.Module:
         """The attention layer of one level (None: the middle block, which always keeps self-attention)."""

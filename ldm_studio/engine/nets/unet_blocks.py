@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ldm_studio.engine.nets.attention import head_attention
+from ldm_studio.engine.nets.fast_conv import FastConv2d
 from ldm_studio.engine.nets.transformer import SpatialTransformer
 
 
@@ -47,7 +48,7 @@ class Downsample(nn.Module):
 class Upsample(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv = FastConv2d(channels, channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
@@ -65,7 +66,7 @@ class ResBlock(nn.Module):
         out_channels = out_channels or channels
         self.resample = resample
         self.in_layers = nn.Sequential(
-            group_norm(channels), nn.SiLU(), nn.Conv2d(channels, out_channels, 3, padding=1)
+            group_norm(channels), nn.SiLU(), FastConv2d(channels, out_channels, 3, padding=1)
         )
         self.emb_layers = nn.Sequential(nn.SiLU(), nn.Linear(emb_channels, out_channels))
         # Index 2 held Dropout in the original; the Identity keeps the conv at key `out_layers.3`.
@@ -73,7 +74,7 @@ class ResBlock(nn.Module):
             group_norm(out_channels),
             nn.SiLU(),
             nn.Identity(),
-            nn.Conv2d(out_channels, out_channels, 3, padding=1),
+            FastConv2d(out_channels, out_channels, 3, padding=1),
         )
         self.skip_connection = (
             nn.Identity() if out_channels == channels else nn.Conv2d(channels, out_channels, 1)

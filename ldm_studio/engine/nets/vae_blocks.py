@@ -13,6 +13,7 @@ from torch import nn
 
 from ldm_studio.engine.nets.attention import head_attention
 from ldm_studio.engine.nets.configs import AutoencoderConfig
+from ldm_studio.engine.nets.fast_conv import FastConv2d
 
 
 def _norm(channels: int) -> nn.GroupNorm:
@@ -23,9 +24,9 @@ class ResnetBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
         self.norm1 = _norm(in_channels)
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.conv1 = FastConv2d(in_channels, out_channels, 3, padding=1)
         self.norm2 = _norm(out_channels)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
+        self.conv2 = FastConv2d(out_channels, out_channels, 3, padding=1)
         if in_channels != out_channels:
             self.nin_shortcut = nn.Conv2d(in_channels, out_channels, 1)
 
@@ -50,7 +51,7 @@ class Downsample(nn.Module):
 class Upsample(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv = FastConv2d(channels, channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
@@ -141,7 +142,7 @@ class Encoder(nn.Module):
     def __init__(self, config: AutoencoderConfig):
         super().__init__()
         ch, mults = config.ch, config.ch_mult
-        self.conv_in = nn.Conv2d(config.in_channels, ch, 3, padding=1)
+        self.conv_in = FastConv2d(config.in_channels, ch, 3, padding=1)
         self.down = nn.ModuleList()
         resolution, block_in = config.resolution, ch
         for i, mult in enumerate(mults):
@@ -156,7 +157,7 @@ class Encoder(nn.Module):
         self.mid = MidBlock(block_in, config)
         self.norm_out = _norm(block_in)
         z_out = 2 * config.z_channels if config.double_z else config.z_channels
-        self.conv_out = nn.Conv2d(block_in, z_out, 3, padding=1)
+        self.conv_out = FastConv2d(block_in, z_out, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.conv_in(x)
@@ -172,7 +173,7 @@ class Decoder(nn.Module):
         ch, mults = config.ch, config.ch_mult
         block_in = ch * mults[-1]
         resolution = config.resolution // 2 ** (len(mults) - 1)
-        self.conv_in = nn.Conv2d(config.z_channels, block_in, 3, padding=1)
+        self.conv_in = FastConv2d(config.z_channels, block_in, 3, padding=1)
         self.mid = MidBlock(block_in, config)
         levels = []
         for i in reversed(range(len(mults))):
@@ -184,7 +185,7 @@ class Decoder(nn.Module):
         # Stored lowest level first (`up.0` is the full-resolution level) but run from the top.
         self.up = nn.ModuleList(levels)
         self.norm_out = _norm(block_in)
-        self.conv_out = nn.Conv2d(block_in, config.out_ch, 3, padding=1)
+        self.conv_out = FastConv2d(block_in, config.out_ch, 3, padding=1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.mid(self.conv_in(z))

@@ -1,0 +1,51 @@
+"""FastConv2d: the CPU kernels it picks give nn.Conv2d's results, and everything else is nn.Conv2d itself."""
+
+import pytest
+import torch
+from torch import nn
+
+from ldm_studio.engine.nets import fast_conv
+from ldm_studio.engine.nets.fast_conv import FastConv2d
+
+
+def _pair(in_channels: int, out_channels: int, **options) -> tuple[nn.Conv2d, FastConv2d]:
+    torch.manual_seed(0)
+    reference = nn.Conv2d(in_channels, out_channels, 3, padding=1, **options)
+    fast = FastConv2d(in_channels, out_channels, 3, padding=1, **options)
+    fast.load_state_dict(reference.state_dict())
+    return reference, fast
+
+
+@pytest.mark.parametrize(
+    ("side", "kernel"),
+    [(40, fast_conv._winograd), (8, fast_conv._gemm), (24, None)],  # large, small, in between
+)
+def test_each_feature_map_size_gets_its_kernel_and_the_same_result(side, kernel):
+    reference, fast = _pair(32, 64)
+    x = torch.randn(2, 32, side, side)
+    with torch.inference_mode():
+        if kernel is fast_conv._winograd and not fast_conv.nnpack_ready():
+            pytest.skip("this torch build has no NNPACK")
+        assert fast._cpu_kernel(x) is kernel
+        expected, got = reference(x), fast(x)
+    assert got.shape == expected.shape
+    assert torch.allclose(got, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
+
+
+def test_state_dict_keys_and_shapes_are_those_of_nn_conv2d():
+    reference, fast = _pair(8, 16)
+    assert {k: v.shape for k, v in fast.state_dict().items()} == {
+        k: v.shape for k, v in reference.state_dict().items()
+    }
+
+
+def test_training_half_precision_and_strides_use_the_ordinary_convolution():
+    _, fast = _pair(8, 8)
+    x = torch.randn(1, 8, 64, 64, requires_grad=True)
+    assert fast._cpu_kernel(x) is None  # gradients flow through torch's own kernel
+    fast(x).sum().backward()
+    assert x.grad is not None
+    with torch.inference_mode():
+        assert fast._cpu_kernel(torch.randn(1, 8, 64, 64).half()) is None
+        strided = FastConv2d(8, 8, 3, stride=2, padding=1)
+        assert strided._cpu_kernel(torch.randn(1, 8, 64, 64)) is None
