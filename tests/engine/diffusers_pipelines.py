@@ -4,7 +4,8 @@ The weights are read back from the file in the original key layout and go throug
 single-file converters (see reference_convert.py); the text encoder is transformers' CLIPTextModel and
 the tokenizer transformers' CLIPTokenizer over resources/tokenizer, padded as the released models pad
 (SD1 with EOS, SD2 with "!" = id 0). Schedulers are configured as SD ships them. Nothing here reads
-our networks, so the pipelines are an independent reference for ldm_studio.engine.pipeline.
+our networks, so the pipelines are an independent reference for ldm_studio.engine.pipeline. The text
+encoder, tokenizer and SD scheduler config are shared with the benchmark (ldm_studio/bench/reference.py).
 """
 
 from __future__ import annotations
@@ -21,29 +22,18 @@ from diffusers import (
     StableDiffusionPipeline,
     StableDiffusionUpscalePipeline,
 )
-from diffusers.loaders.single_file_utils import convert_ldm_clip_checkpoint, convert_open_clip_checkpoint
 from safetensors.torch import load_file
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from ldm_studio.engine.nets.configs import TextEncoderConfig
-from ldm_studio.resources import resource_path
+from ldm_studio.bench.reference import (
+    NO_SAFETY_CHECKER,
+    SD_SCHEDULER,
+    diffusers_text_encoder,
+    diffusers_tokenizer,
+)
+from ldm_studio.engine.checkpoint_shapes import TEXT_PREFIX
 from tests.checkpoints import tiny_family
 from tests.engine.reference_convert import UNET_PREFIX, VAE_PREFIX, diffusers_kl, diffusers_unet
 
-TEXT_PREFIX = "cond_stage_model."
-
-# Stable Diffusion's scheduler_config.json (v1-5 / 2-1), spacing made explicit.
-SD_SCHEDULER = {
-    "num_train_timesteps": 1000,
-    "beta_start": 0.00085,
-    "beta_end": 0.012,
-    "beta_schedule": "scaled_linear",
-    "steps_offset": 1,
-    "timestep_spacing": "leading",
-    "set_alpha_to_one": False,
-    "clip_sample": False,
-    "skip_prk_steps": True,
-}
 # stable-diffusion-x4-upscaler: v-prediction on betas 1e-4 → 0.02; its low-res augmentation on the same.
 X4_SCHEDULER = {**SD_SCHEDULER, "beta_start": 0.0001, "beta_end": 0.02, "prediction_type": "v_prediction"}
 X4_LOW_RES_SCHEDULER = {
@@ -76,44 +66,6 @@ def sd_scheduler(
     return cls.from_config(config)
 
 
-def _hf_text_config(config: TextEncoderConfig) -> CLIPTextConfig:
-    # diffusers' SD2 encoder has N−1 layers: the penultimate layer + final LayerNorm of the full tower.
-    layers = config.num_layers - (config.layer == "penultimate")
-    return CLIPTextConfig(
-        vocab_size=config.vocab_size,
-        hidden_size=config.hidden_size,
-        num_hidden_layers=layers,
-        num_attention_heads=config.num_heads,
-        intermediate_size=config.intermediate_size,
-        max_position_embeddings=config.max_positions,
-        hidden_act=config.hidden_act,
-        bos_token_id=49406,
-        eos_token_id=49407,
-    )
-
-
-def diffusers_text_encoder(checkpoint: dict, config: TextEncoderConfig) -> CLIPTextModel:
-    model = CLIPTextModel(_hf_text_config(config))
-    if config.kind == "open_clip":
-        converted = convert_open_clip_checkpoint(model, checkpoint, prefix=TEXT_PREFIX + "model.")
-    else:
-        converted = convert_ldm_clip_checkpoint(checkpoint)
-    # The converters emit transformers < 5.6 keys (`text_model.`); what the model has no slot for
-    # (the projection, the unused last OpenCLIP layer, position ids) is left out; strict=True below
-    # proves every weight the model has was given.
-    wanted = model.state_dict().keys()
-    keep = {k.removeprefix("text_model."): v for k, v in converted.items()}
-    model.load_state_dict({k: v for k, v in keep.items() if k in wanted}, strict=True)
-    return model.eval()
-
-
-def diffusers_tokenizer(config: TextEncoderConfig) -> CLIPTokenizer:
-    """transformers' CLIP tokenizer over our vocabulary; SD2's pads with "!" (id 0), as released."""
-    folder = str(resource_path("tokenizer"))
-    pad = "!" if config.pad_token_id == 0 else "<|endoftext|>"
-    return CLIPTokenizer.from_pretrained(folder, local_files_only=True, pad_token=pad, model_max_length=77)
-
-
 def diffusers_components(path: str | Path, family: str) -> dict:
     """unet, vae, text_encoder, tokenizer for the tiny checkpoint file `path` of `family`."""
     checkpoint = load_file(str(path))
@@ -129,15 +81,12 @@ def diffusers_components(path: str | Path, family: str) -> dict:
     }
 
 
-_NO_SAFETY = {"safety_checker": None, "feature_extractor": None, "requires_safety_checker": False}
-
-
 def txt2img_pipeline(components: dict, scheduler) -> StableDiffusionPipeline:
-    return StableDiffusionPipeline(**components, scheduler=scheduler, **_NO_SAFETY)
+    return StableDiffusionPipeline(**components, scheduler=scheduler, **NO_SAFETY_CHECKER)
 
 
 def inpaint_pipeline(components: dict, scheduler) -> StableDiffusionInpaintPipeline:
-    return StableDiffusionInpaintPipeline(**components, scheduler=scheduler, **_NO_SAFETY)
+    return StableDiffusionInpaintPipeline(**components, scheduler=scheduler, **NO_SAFETY_CHECKER)
 
 
 def upscale_pipeline(components: dict, scheduler) -> StableDiffusionUpscalePipeline:

@@ -1,0 +1,55 @@
+"""`python -m ldm_studio.bench --quick`: ours against diffusers, and ours alone when diffusers is missing.
+
+The timings themselves are not checked (a shared CI machine makes them noise); what is checked is what a
+developer reads: every row, a number for each side, a ratio, and the plain message when there is nothing
+to compare with.
+"""
+
+import importlib.util
+import re
+import sys
+
+import pytest
+
+from ldm_studio.bench.__main__ import main
+
+ROWS = (
+    "checkpoint load (same file)",
+    "UNet step, CFG (batch 2)",
+    "VAE decode 64²",
+    "Generate → first preview (wall)",
+    "txt2img 2 steps 64²",
+)
+FAST = ["--quick", "--repeats", "1", "--steps", "2", "--sizes", "64", "--threads", "1"]
+NUMBER = r"\d+(\.\d+)? (ms|s|MiB|GiB)"
+
+
+def _row(output: str, label: str) -> str:
+    lines = [line for line in output.splitlines() if line.startswith(label)]
+    assert lines, f"no row {label!r} in:\n{output}"
+    return lines[0]
+
+
+def test_without_diffusers_ours_is_timed_and_the_comparison_is_skipped(monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "diffusers", None)  # `import diffusers` now raises ImportError
+    assert main([*FAST, "--workdir", str(tmp_path)]) == 0
+    output = capsys.readouterr().out
+    assert "comparison skipped: diffusers is not installed" in output
+    for label in (*ROWS, "peak RSS, txt2img"):
+        ours, theirs, ratio = re.split(r"\s{2,}", _row(output, label).strip())[1:]
+        assert re.fullmatch(NUMBER, ours), ours
+        assert (theirs, ratio) == ("—", "—")
+    assert not list(tmp_path.glob("diffusers-*")), "nothing of diffusers' should have been written"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("diffusers") is None, reason="diffusers is not installed")
+def test_with_diffusers_every_row_has_both_sides_and_a_ratio(capsys, tmp_path):
+    plot = tmp_path / "plot.png"
+    assert main([*FAST, "--no-memory", "--workdir", str(tmp_path), "--plot", str(plot)]) == 0
+    output = capsys.readouterr().out
+    for label in (*ROWS, "checkpoint load (diffusers: own folder)"):
+        ours, theirs, ratio = re.split(r"\s{2,}", _row(output, label).strip())[1:]
+        assert re.fullmatch(NUMBER, ours) and re.fullmatch(NUMBER, theirs), (ours, theirs)
+        assert re.fullmatch(r"\d+\.\d\d×", ratio), ratio
+    assert "> 1 means ours is faster" in output
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
