@@ -45,11 +45,22 @@ def test_without_diffusers_ours_is_timed_and_the_comparison_is_skipped(monkeypat
 @pytest.mark.skipif(importlib.util.find_spec("diffusers") is None, reason="diffusers is not installed")
 def test_with_diffusers_every_row_has_both_sides_and_a_ratio(capsys, tmp_path):
     plot = tmp_path / "plot.png"
-    assert main([*FAST, "--no-memory", "--workdir", str(tmp_path), "--plot", str(plot)]) == 0
+    with_plot = importlib.util.find_spec("matplotlib") is not None  # a development extra, not a test one
+    plot_args = ["--plot", str(plot)] if with_plot else []
+    assert main([*FAST, "--no-memory", "--workdir", str(tmp_path), *plot_args]) == 0
     output = capsys.readouterr().out
     for label in (*ROWS, "checkpoint load (diffusers: own folder)"):
         ours, theirs, ratio = re.split(r"\s{2,}", _row(output, label).strip())[1:]
         assert re.fullmatch(NUMBER, ours) and re.fullmatch(NUMBER, theirs), (ours, theirs)
         assert re.fullmatch(r"\d+\.\d\d×", ratio), ratio
     assert "> 1 means ours is faster" in output
-    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if with_plot:
+        assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_plot_without_matplotlib_is_refused_with_the_install_hint(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else 1)
+    with pytest.raises(SystemExit) as exit_:
+        main(["--quick", "--plot", str(tmp_path / "plot.png")])
+    assert exit_.value.code == 2
+    assert "pip install matplotlib" in capsys.readouterr().err

@@ -12,6 +12,7 @@ Other benchmarks: `python -m ldm_studio.bench.load` (load speed vs raw reads), `
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import time
@@ -37,7 +38,12 @@ def main(argv: list[str] | None = None) -> int:
         "--repeats", type=int, help="timed runs per side and row (default: per configuration)"
     )
     parser.add_argument("--steps", type=int, help="sampling steps of the txt2img rows (default: per config)")
-    parser.add_argument("--sizes", type=int, nargs="+", help="image sides for the plot (default: per config)")
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        help="image sides for the plot (default: per configuration, with --plot)",
+    )
     parser.add_argument(
         "--threads", type=int, default=0, help="torch CPU threads for both sides (default: torch's choice)"
     )
@@ -55,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write every number as JSON here")
     parser.add_argument("--plot", type=Path, help="also plot seconds per image vs resolution (PNG)")
     args = parser.parse_args(argv)
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        parser.error("--plot needs matplotlib, which is not installed (pip install matplotlib)")
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything is local; never reach a model hub
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # before transformers is first imported
@@ -74,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         spec = spec.replace(**{k: v for k, v in overrides.items() if v is not None})
         if args.sizes:
             spec = spec.replace(plot_sizes=tuple(args.sizes))
+        elif not args.plot:  # the other sizes only feed the plot
+            spec = spec.replace(plot_sizes=())
         if spec.is_cuda and "gpu" not in info:
             print(f"{name}: skipped, CUDA is not available here")
             continue

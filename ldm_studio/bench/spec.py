@@ -55,9 +55,9 @@ class BenchSpec:
 
 
 CONFIGS: dict[str, BenchSpec] = {
-    "tiny": BenchSpec("tiny", "tiny", "cpu", "fp32", 64, 20, (64, 128), repeats=3, step_repeats=15),
+    "tiny": BenchSpec("tiny", "tiny", "cpu", "fp32", 64, 20, (64, 128, 192, 256), repeats=3, step_repeats=15),
     "sd15-cpu": BenchSpec(
-        "sd15-cpu", "sd15", "cpu", "fp32", 256, 4, (128, 256), repeats=3, step_repeats=3, warmup=0
+        "sd15-cpu", "sd15", "cpu", "fp32", 256, 4, (128, 192, 256), repeats=3, step_repeats=3, warmup=0
     ),
     "sd15-cuda": BenchSpec(
         "sd15-cuda", "sd15", "cuda", "fp16", 512, 20, (256, 512, 768, 1024), repeats=5, step_repeats=20

@@ -17,12 +17,17 @@ def _pair(in_channels: int, out_channels: int, **options) -> tuple[nn.Conv2d, Fa
 
 
 @pytest.mark.parametrize(
-    ("side", "kernel"),
-    [(40, fast_conv._winograd), (8, fast_conv._gemm), (24, None)],  # large, small, in between
+    ("channels", "side", "kernel"),
+    [
+        (256, 32, fast_conv._winograd),  # a big layer: Winograd
+        (512, 8, fast_conv._gemm),  # a small map with many channels: im2col + GEMM
+        (64, 24, None),  # in between: torch's own
+        (32, 32, None),  # too little work for either
+    ],
 )
-def test_each_feature_map_size_gets_its_kernel_and_the_same_result(side, kernel):
-    reference, fast = _pair(32, 64)
-    x = torch.randn(2, 32, side, side)
+def test_each_layer_size_gets_its_kernel_and_the_same_result(channels, side, kernel):
+    reference, fast = _pair(channels, 32)
+    x = torch.randn(2, channels, side, side)
     with torch.inference_mode():
         if kernel is fast_conv._winograd and not fast_conv.nnpack_ready():
             pytest.skip("this torch build has no NNPACK")

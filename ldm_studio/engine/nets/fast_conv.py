@@ -1,12 +1,13 @@
 """3x3 convolutions on the CPU through the fastest of torch's three kernels for the feature-map size.
 
 Nearly all of a CPU image's time goes into 3x3 convolutions, and torch's default for them on x86
-(oneDNN's direct convolution) is the best choice only in the middle. Measured on the benchmark machine
-(AVX2, fp32; docs/PERFORMANCE.md):
-- 32x32 pixels or more (the whole VAE decoder, the UNet's outer levels): NNPACK's Winograd convolution,
-  which needs ~2.5x fewer multiplications, is 1.5-3x faster. Its fast path is a single-image call, so a
-  batch goes through one image at a time.
-- 16x16 pixels or fewer with many channels (the UNet's inner levels, 1280 channels at 8x8 and 4x4):
+(oneDNN's direct convolution) is the best choice only for small layers. Measured on the benchmark
+machine (AVX2, fp32; docs/PERFORMANCE.md):
+- big feature maps with enough channels (SD's VAE decoder, the UNet's outer levels; at least 32x32
+  pixels and in_channels x pixels >= 2**18): NNPACK's Winograd convolution, which needs ~2.5x fewer
+  multiplications, is 1.5-3x faster. Its fast path is a single-image call, so a batch goes through one
+  image at a time. Smaller layers (test-sized models) lose to oneDNN that way.
+- 16x16 pixels or fewer with 512+ input channels (the UNet's inner levels, 1280 channels at 8x8, 4x4):
   oneDNN reaches a fraction of the CPU's peak there; im2col + one big GEMM is 1.2-3x faster.
 Results differ from oneDNN's by ~1e-5 relative (the kernels round differently), far inside the parity
 tests' tolerances.
@@ -24,7 +25,9 @@ import torch
 from torch import nn
 
 WINOGRAD_MIN_PIXELS = 32 * 32
+WINOGRAD_MIN_WORK = 2**18  # in_channels x pixels of one image
 GEMM_MAX_PIXELS = 16 * 16
+GEMM_MIN_CHANNELS = 512
 
 
 @functools.cache
@@ -68,9 +71,13 @@ class FastConv2d(nn.Conv2d):
         ):
             return None
         pixels = x.shape[-1] * x.shape[-2]
-        if pixels >= WINOGRAD_MIN_PIXELS and nnpack_ready():
+        if (
+            pixels >= WINOGRAD_MIN_PIXELS
+            and self.in_channels * pixels >= WINOGRAD_MIN_WORK
+            and nnpack_ready()
+        ):
             return _winograd
-        if pixels <= GEMM_MAX_PIXELS:
+        if pixels <= GEMM_MAX_PIXELS and self.in_channels >= GEMM_MIN_CHANNELS:
             return _gemm
         return None
 
