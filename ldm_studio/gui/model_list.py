@@ -111,6 +111,8 @@ class ModelList(QObject):
                 entries += scan_models(folder, self._inspect)
             except LdmError as exc:
                 problem = str(exc)
+            except Exception as exc:  # a scan that dies must still end `scanning`
+                problem = f"Could not read the models folder {folder}: {exc}"
             self._scanned.emit(generation, entries, problem)
 
         _run_in_background(work, "ldm-studio-model-scan")

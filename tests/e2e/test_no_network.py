@@ -8,67 +8,77 @@ back still fails the test.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-# Disabled: in the full suite this module leaves later Qt worker tests timing out (hang not yet found).
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skip(reason="leaves later Qt tests hanging in the full suite; see issue 8"),
-]
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-@pytest.fixture
-def no_sockets(monkeypatch) -> list[str]:
-    attempts: list[str] = []
-
-    def refuse(*args, **kwargs):
-        attempts.append(f"{args!r} {kwargs!r}")
-        raise OSError("network access attempted in an offline app")
-
-    # socketpair is local IPC (Qt and Python use it for wake-ups), not network: blocking it hangs later tests.
-    for name in ("socket", "create_connection", "getaddrinfo", "gethostbyname"):
-        monkeypatch.setattr(socket, name, refuse)
-    return attempts
-
-
-def test_a_full_generation_with_socket_creation_blocked(tmp_path, no_sockets):
-    from ldm_studio.engine.checkpoint import load_model
-    from ldm_studio.engine.pipeline import run
-    from ldm_studio.engine.requests import GenerationRequest, Result
-    from tests.checkpoints import write_tiny_checkpoint
-
-    # sd1: the CLIP tokenizer and text encoder go through transformers' from_pretrained code paths.
-    path = write_tiny_checkpoint(tmp_path / "tiny-sd1.safetensors", "sd1")
-    model = load_model(path, device="cpu")
-    request = GenerationRequest(prompt="a red circle", steps=2, seed=3, width=64, height=64)
-    events = list(run(model, request, threading.Event()))
-
-    [result] = [e for e in events if isinstance(e, Result)]
-    assert np.asarray(result.images[0]).shape == (64, 64, 3)
-    assert no_sockets == []
-
-
-_WINDOW_SCRIPT = """
-import socket, sys
+# Both checks run in a fresh interpreter with the socket functions replaced before anything is imported:
+# a library imported under the patch may keep the refusing function (`from socket import socket`), which
+# would break later tests in a shared process; and main() quits its own event loop.
+_REFUSE_SOCKETS = """
+import socket
 attempts = []
+class RefusedSocket(socket.socket):  # a class still, since ssl and others subclass socket.socket
+    def __init__(self, *args, **kwargs):
+        attempts.append(repr(args))
+        raise OSError("network access attempted in an offline app")
 def refuse(*args, **kwargs):
     attempts.append(repr(args))
     raise OSError("network access attempted in an offline app")
-for name in ("socket", "create_connection", "socketpair", "getaddrinfo", "gethostbyname"):
+socket.socket = RefusedSocket
+for name in ("create_connection", "socketpair", "getaddrinfo", "gethostbyname"):
     setattr(socket, name, refuse)
+"""
+
+_GENERATION_SCRIPT = (
+    _REFUSE_SOCKETS
+    + """
+import sys, threading
+import numpy as np
+from pathlib import Path
+from ldm_studio.engine.checkpoint import load_model
+from ldm_studio.engine.pipeline import run
+from ldm_studio.engine.requests import GenerationRequest, Result
+from tests.checkpoints import write_tiny_checkpoint
+# sd1: the CLIP tokenizer and text encoder go through transformers' from_pretrained code paths.
+path = write_tiny_checkpoint(Path(sys.argv[1]) / "tiny-sd1.safetensors", "sd1")
+model = load_model(path, device="cpu")
+request = GenerationRequest(prompt="a red circle", steps=2, seed=3, width=64, height=64)
+events = list(run(model, request, threading.Event()))
+[result] = [e for e in events if isinstance(e, Result)]
+print(np.asarray(result.images[0]).shape, len(attempts))
+"""
+)
+
+
+def _offline_env(tmp_path: Path) -> dict[str, str]:
+    return dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path),
+                XDG_DATA_HOME=str(tmp_path / "data"))  # fmt: skip
+
+
+def test_a_full_generation_with_socket_creation_blocked(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", _GENERATION_SCRIPT, str(tmp_path)],
+        capture_output=True, text=True, env=_offline_env(tmp_path), cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "(64, 64, 3) 0"  # an image, and no socket attempt
+
+
+_WINDOW_SCRIPT = (
+    _REFUSE_SOCKETS
+    + """
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 from ldm_studio.gui.app import main
 from ldm_studio.gui.main_window import MainWindow
+app = QApplication(["ldm-studio"])  # main() reuses it; the timer below needs it to exist first
 shown = []
 def close_when_scanned():
     windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
@@ -83,16 +93,14 @@ QTimer.singleShot(300, close_when_scanned)
 code = main([])
 print(code, len(shown), len(attempts))
 """
+)
 
 
 def test_the_main_window_starts_with_socket_creation_blocked(tmp_path):
-    # A fresh interpreter: main() runs and quits the application's event loop, which must not end the
-    # shared test process's; and the socket functions are replaced before anything is imported.
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path),
-               XDG_DATA_HOME=str(tmp_path / "data"))  # fmt: skip
     done = subprocess.run(
-        [sys.executable, "-c", _WINDOW_SCRIPT], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300
-    )
+        [sys.executable, "-c", _WINDOW_SCRIPT],
+        capture_output=True, text=True, env=_offline_env(tmp_path), cwd=ROOT, timeout=300,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-3:] == ["0", "1", "0"]  # exit code 0, one window shown, no socket attempt
 
