@@ -68,9 +68,18 @@ def _number(value: float) -> str:
 
 
 def format_infotext(
-    request: GenerationRequest, *, seed: int, model_name: str = "", model_hash: str = "", version: str = ""
+    request: GenerationRequest,
+    *,
+    seed: int,
+    model_name: str = "",
+    model_hash: str = "",
+    version: str = "",
+    size: tuple[int, int] | None = None,
 ) -> str:
-    """The A1111 `parameters` text for one image generated from `request` with `seed`."""
+    """The A1111 `parameters` text for one image generated from `request` with `seed`.
+
+    `size` is the image's own (width, height) where it differs from the request's: an upscale's output,
+    an "only masked" inpaint of a bigger picture."""
     params: dict[str, str] = {
         "Steps": str(request.steps),
         "Sampler": SAMPLER_DISPLAY_NAMES.get(request.sampler, request.sampler),
@@ -80,7 +89,8 @@ def format_infotext(
         params["Schedule type"] = "Karras"
     params["CFG scale"] = _number(request.cfg_scale)
     params["Seed"] = str(seed)
-    params["Size"] = f"{request.width}x{request.height}"
+    width, height = size or (request.width, request.height)
+    params["Size"] = f"{width}x{height}"
     if model_hash:
         params["Model hash"] = model_hash
     if model_name:

@@ -174,7 +174,11 @@ def _sample(
 def _result(job: _Job, images: list) -> Result:
     request = job.request
     infotext = format_infotext(
-        request, seed=request.seed, model_name=job.model.name, model_hash=job.model.short_hash()
+        request,
+        seed=request.seed,
+        model_name=job.model.name,
+        model_hash=job.model.short_hash(),
+        size=images[0].size if images else None,
     )
     return Result(images=images, infotexts=[infotext] * len(images), seeds=[request.seed] * len(images))
 

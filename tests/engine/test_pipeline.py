@@ -147,7 +147,9 @@ def test_only_masked_previews_name_the_region_they_cover(models):
 @pytest.mark.parametrize("family", ["sd-x4-upscaler", "ldm-bsr"])
 def test_upscale_makes_the_image_four_times_larger(models, family):
     request = GenerationRequest(mode="upscale", init_image=_image(20, 12), steps=2, prompt="sharp")
-    assert _result(_events(models(family), request)).images[0].size == (80, 48)
+    result = _result(_events(models(family), request))
+    assert result.images[0].size == (80, 48)
+    assert "Size: 80x48" in result.infotexts[0]  # the saved PNG says what it holds, not the request
 
 
 def test_tiled_upscale_denoising_blends_tiles_without_seams():
