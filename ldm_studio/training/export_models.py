@@ -38,7 +38,7 @@ def txt2img_family(scale_factor: float) -> Family:
         unet=train_txt2img.UNET,
         vae=dataclasses.replace(AUTOENCODER, scale_factor=scale_factor),
         text=train_txt2img.TEXT,
-        prediction="eps",
+        prediction=train_txt2img.PREDICTION,
         conditioning="crossattn",
         linear_start=train_txt2img.LINEAR_START,
         linear_end=train_txt2img.LINEAR_END,

@@ -4,7 +4,7 @@
         --autoencoder runs/ae/autoencoder.safetensors
 
 The autoencoder is frozen; the dataset's latents are encoded once (cached in OUT/latents.pt) and each
-step draws fresh captions for them. The UNet predicts ε on SD's schedule (CompVis linear betas), the
+step draws fresh captions for them. The UNet predicts v on SD's schedule (CompVis linear betas), the
 text encoder (transformers CLIPTextModel, our shipped tokenizer) trains jointly, and 10 % of captions
 are dropped to "" so classifier-free guidance works.
 
@@ -51,6 +51,12 @@ LINEAR_START, LINEAR_END, TIMESTEPS = 0.00085, 0.012, 1000
 CAPTION_DROPOUT = 0.1
 OFFSET_NOISE = 0.1  # a per-channel constant in the noise, so the model cannot read the colour off its mean
 MIN_SNR_GAMMA = 5.0  # min-SNR weighting: spend the few steps we have on the noise levels that set colours
+# v, not ε: the colours are decided in the first, noisiest steps, where the prompt is all the model has to
+# go on (at lower noise it reads them off x_t). An ε loss scales a wrong colour there by SNR (~0.005 at
+# t=999), so the model never learns to take it from the text; here a wrong x0 costs at least its own
+# square at every noise level (weight min(SNR, γ) + 1 on the x0 error).
+PREDICTION = "v"
+HIGH_NOISE_FRACTION = 0.5  # of each batch, drawn from the top 30 % of timesteps, where colours are set
 
 
 def diffusion_loss(
@@ -62,10 +68,19 @@ def diffusion_loss(
     concat: torch.Tensor | None = None,
     y: torch.Tensor | None = None,
     prediction: str = "eps",
+    x0_floor: bool = False,
+    high_noise_fraction: float = 0.0,
 ) -> torch.Tensor:
-    """One denoising loss: noise x0 to a random t, predict ε (or v), min-SNR weighted mean squared error."""
+    """One denoising loss: noise x0 to a random t, predict ε (or v), min-SNR weighted mean squared error.
+
+    `x0_floor` adds 1 to the min-SNR weight of the x0 error, so the noisiest steps count too;
+    `high_noise_fraction` of the batch takes its t from the top 30 % of the schedule."""
     batch, device = x0.shape[0], x0.device
-    t = torch.randint(0, len(alphas_cumprod), (batch,), generator=generator)
+    steps = len(alphas_cumprod)
+    t = torch.randint(0, steps, (batch,), generator=generator)
+    if high_noise_fraction:  # drawn only then, so runs without it keep their random streams
+        high = torch.randint(int(steps * 0.7), steps, (batch,), generator=generator)
+        t = torch.where(torch.rand(batch, generator=generator) < high_noise_fraction, high, t)
     noise = torch.randn(x0.shape, generator=generator)
     noise = (noise + OFFSET_NOISE * torch.randn((*x0.shape[:2], 1, 1), generator=generator)).to(device)
     ab = alphas_cumprod[t].view(-1, 1, 1, 1).to(device)
@@ -74,10 +89,12 @@ def diffusion_loss(
     model_in = x_t if concat is None else torch.cat([x_t, concat], dim=1)
     out = unet(model_in, t.float(), context=context, y=y)
     snr = ab / (1 - ab)
+    x0_weight = snr.clamp(max=MIN_SNR_GAMMA) + (1.0 if x0_floor else 0.0)
+    # The ε error is sqrt(SNR) x the x0 error and the v error sqrt(SNR + 1) x: weights in x0 terms.
     if prediction == "eps":
-        target, weight = noise, snr.clamp(max=MIN_SNR_GAMMA) / snr
+        target, weight = noise, x0_weight / snr
     else:
-        target, weight = ab.sqrt() * noise - (1 - ab).sqrt() * x0, snr.clamp(max=MIN_SNR_GAMMA) / (snr + 1)
+        target, weight = ab.sqrt() * noise - (1 - ab).sqrt() * x0, x0_weight / (snr + 1)
     return (weight * (out - target).square()).mean()
 
 
@@ -123,7 +140,16 @@ def main(argv: list[str] | None = None) -> None:
         ]
         with torch.set_grad_enabled(step >= frozen_steps):  # no grads: Adam leaves the encoder as it is
             context = text(tokens(texts))
-        loss = diffusion_loss(unet, latents[picks], context, alphas_cumprod, step_generator(args.seed, step))
+        loss = diffusion_loss(
+            unet,
+            latents[picks],
+            context,
+            alphas_cumprod,
+            step_generator(args.seed, step),
+            prediction=PREDICTION,
+            x0_floor=True,
+            high_noise_fraction=HIGH_NOISE_FRACTION,
+        )
         return {"loss": loss}
 
     train_loop(args, {"unet": unet, "text": text}, optimizer, loss_fn, warmup=30)
