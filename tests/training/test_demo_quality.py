@@ -24,9 +24,9 @@ UPSCALER = demo_model_path("upscale")
 pytestmark = pytest.mark.skipif(
     not (TXT2IMG.exists() and UPSCALER.exists()), reason="the demo models are not in resources/models"
 )
-# The shipped weights had ~45 minutes of one shared CPU core each (docs/TRAINING.md) and fall short of
-# these targets. Strict: once retrained to spec (e.g. with --device cuda) they pass, and pytest then
-# reports the stale mark as a failure, so it cannot outlive the problem.
+# The shipped weights had about two hours of a 2-core CPU (docs/TRAINING.md) and still miss two targets.
+# Strict: once retrained to spec they pass, and pytest then reports the stale mark as a failure, so it
+# cannot outlive the problem.
 UNDERTRAINED = pytest.mark.xfail(strict=True, reason="demo weights under-trained, see docs/TRAINING.md")
 
 
@@ -54,7 +54,6 @@ def test_the_bundled_models_fit_in_40_mb_and_say_what_they_do(txt2img, upscaler)
     assert upscaler.modes == ("upscale",) and upscaler.text_encoder is None
 
 
-@UNDERTRAINED  # measured 26.7 dB
 def test_autoencoder_reconstructs_held_out_images_above_28_db(txt2img):
     images = np.stack([render_scene(s) for s in held_out_scenes(per_triple=1, seed=5)[:24]])
     with torch.inference_mode():
@@ -62,23 +61,36 @@ def test_autoencoder_reconstructs_held_out_images_above_28_db(txt2img):
     assert psnr(to_uint8(decoded), images) >= 28.0
 
 
-@pytest.mark.slow
-@UNDERTRAINED  # measured: background right in 12 % (chance), object colour about 12 %
-def test_held_out_captions_give_the_asked_background_and_object_colours(txt2img):
+@pytest.fixture(scope="module")
+def held_out_generations(txt2img):
+    """Each of 48 held-out captions, generated once (20 Euler steps, CFG 7) and read back."""
     scenes = held_out_scenes(per_triple=1, seed=0)
     assert len(scenes) >= 48
     found = [
         read_attributes(_generate(txt2img, prompt=canonical_caption(s), seed=i, width=128, height=128))
         for i, s in enumerate(scenes)
     ]
+    return scenes, found
+
+
+@pytest.mark.slow
+def test_held_out_captions_give_the_asked_background_colour(held_out_generations):
+    scenes, found = held_out_generations
     backgrounds = np.mean([f.background == s.background for f, s in zip(found, scenes, strict=True)])
+    assert backgrounds >= 0.9, f"background right in {backgrounds:.0%}"  # measured 94 %
+
+
+@pytest.mark.slow
+@UNDERTRAINED  # measured: object colour right in 21 %, shape 33 %: objects come out small and faint
+def test_held_out_captions_give_the_asked_object_colour(held_out_generations):
+    scenes, found = held_out_generations
     colours = np.mean([f.colour == s.colour for f, s in zip(found, scenes, strict=True)])
-    assert backgrounds >= 0.9, f"background right in {backgrounds:.0%}"
     assert colours >= 0.8, f"object colour right in {colours:.0%}"
 
 
 @pytest.mark.slow
-@UNDERTRAINED  # measured 27.2 dB against bicubic's 37.0 dB
+# Bounded by the autoencoder: its own reconstruction of these 512² images reaches 31.7 dB, below bicubic.
+@UNDERTRAINED  # measured 28.7 dB against bicubic's 37.0 dB
 def test_upscaler_beats_bicubic_on_held_out_images(upscaler):
     ours, bicubic = [], []
     for scene in held_out_scenes(per_triple=1, seed=7)[:2]:
