@@ -19,6 +19,7 @@ from diffusers import (
     PNDMScheduler,
 )
 
+from ldm_studio.bench.reference import SD_SCHEDULER
 from ldm_studio.engine.denoisers import Conditioning, make_denoiser
 from ldm_studio.engine.sampling import sample
 from ldm_studio.engine.schedules import (
@@ -34,18 +35,7 @@ SHAPE = (1, 4, 8, 8)
 STEPS = 10
 TOLERANCE = 1e-4
 
-# Stable Diffusion's scheduler config (v1-5 scheduler_config.json, spacing made explicit).
-SD_CONFIG = {
-    "num_train_timesteps": 1000,
-    "beta_start": 0.00085,
-    "beta_end": 0.012,
-    "beta_schedule": "scaled_linear",
-    "steps_offset": 1,
-    "timestep_spacing": "leading",
-    "set_alpha_to_one": False,
-    "clip_sample": False,
-    "skip_prk_steps": True,
-}
+SD_CONFIG = SD_SCHEDULER  # Stable Diffusion's scheduler config, spacing made explicit
 SCHEDULE = linear_schedule(0.00085, 0.012)
 
 
