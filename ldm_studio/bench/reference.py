@@ -78,18 +78,22 @@ def _prefixed(checkpoint: dict, prefix: str) -> dict:
     return {k: v for k, v in checkpoint.items() if k.startswith(prefix)}
 
 
+def _converted(model_class, part: dict, config: dict, converted: dict, what: str):
+    # Every original tensor must be consumed: a key the converter skipped would be a silent difference.
+    assert len(converted) == len(part), f"diffusers' {what} converter left tensors out"
+    with torch.device("meta"):  # no random init of a billion weights we replace at once
+        model = model_class(**config)
+    model.load_state_dict(converted, strict=True, assign=True)
+    return model.eval()
+
+
 def diffusers_unet(checkpoint: dict, unet: UNetConfig, vae: AutoencoderConfig):
     """UNet2DConditionModel from the `model.diffusion_model.*` tensors of an original checkpoint."""
     diffusers, convert = import_diffusers(), _converters()
     part = _prefixed(checkpoint, UNET_PREFIX)
     config = convert.create_unet_diffusers_config_from_ldm(original_config(unet, vae), part)
     converted = convert.convert_ldm_unet_checkpoint(part, config)
-    # Every original tensor must be consumed: a key the converter skipped would be a silent difference.
-    assert len(converted) == len(part), "diffusers' UNet converter left tensors out"
-    with torch.device("meta"):  # no random init of a billion weights we replace at once
-        model = diffusers.UNet2DConditionModel(**config)
-    model.load_state_dict(converted, strict=True, assign=True)
-    return model.eval()
+    return _converted(diffusers.UNet2DConditionModel, part, config, converted, "UNet")
 
 
 def diffusers_vae(checkpoint: dict, unet: UNetConfig, vae: AutoencoderConfig):
@@ -98,11 +102,7 @@ def diffusers_vae(checkpoint: dict, unet: UNetConfig, vae: AutoencoderConfig):
     part = _prefixed(checkpoint, VAE_PREFIX)
     config = convert.create_vae_diffusers_config_from_ldm(original_config(unet, vae), part)
     converted = convert.convert_ldm_vae_checkpoint(part, config)
-    assert len(converted) == len(part), "diffusers' VAE converter left tensors out"
-    with torch.device("meta"):
-        model = diffusers.AutoencoderKL(**config)
-    model.load_state_dict(converted, strict=True, assign=True)
-    return model.eval()
+    return _converted(diffusers.AutoencoderKL, part, config, converted, "VAE")
 
 
 def hf_text_config(config: TextEncoderConfig):

@@ -80,7 +80,7 @@ def pretrain_text_encoder(
 def attribute_accuracy(
     text: nn.Module, head: AttributeHead, tokens: Callable[[list[str]], torch.Tensor], scenes: list[Scene]
 ) -> dict[str, float]:
-    """Share of `scenes` whose canonical-ish caption the head reads right, per attribute."""
+    """Share of `scenes` whose caption (one random phrasing each) the head reads right, per attribute."""
     rng = np.random.default_rng(0)
     with torch.no_grad():
         pooled = text(tokens([caption(s, rng) for s in scenes])).mean(dim=1)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ldm_studio.engine.nets.configs import TextEncoderConfig, UNetConfig
@@ -30,7 +29,7 @@ from ldm_studio.engine.nets.unet import UNetModel
 from ldm_studio.engine.schedules import linear_schedule
 from ldm_studio.engine.tokenizer import load_tokenizer
 from ldm_studio.training.common import CHECKPOINT, base_arguments, step_generator, step_rng, train_loop
-from ldm_studio.training.dataset import caption, random_scene
+from ldm_studio.training.dataset import caption, held_out_scenes
 from ldm_studio.training.latents import cached_latents
 from ldm_studio.training.text_alignment import AttributeHead, attribute_accuracy, pretrain_text_encoder
 
@@ -145,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
 
     if not (args.resume and (args.out / CHECKPOINT).exists()):
         pretrain_text_encoder(text, head, tokens, steps=args.text_pretrain_steps, seed=args.seed)
-        held_out = [random_scene(np.random.default_rng([args.seed, i]), "heldout") for i in range(96)]
+        held_out = held_out_scenes(per_triple=2, seed=args.seed)
         print("held-out captions read right:", attribute_accuracy(text, head, tokens, held_out))
 
     def loss_fn(step: int) -> dict:
