@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from .host_memory import return_free_memory
+
 # Above this many latent pixels (96² = a 768² SD image) the VAE works in tiles.
 TILE_ABOVE_LATENT_PIXELS = 96 * 96
 DECODE_TILE, DECODE_OVERLAP = 64, 16  # latent pixels
@@ -21,6 +23,8 @@ def _large(height: int, width: int) -> bool:
 
 def decode_latents(vae, latents: torch.Tensor) -> torch.Tensor:
     """Images in [-1, 1] for `latents` (already scaled), tiled when large, retried in fp32 on NaN."""
+    if latents.device.type == "cpu":  # the decode is a CPU run's memory peak: start it from a lean heap
+        return_free_memory()
     images = _decode(vae, latents)
     if vae.dtype != torch.float32 and not torch.isfinite(images).all():
         original = vae.dtype

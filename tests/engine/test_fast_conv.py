@@ -54,3 +54,37 @@ def test_training_half_precision_and_strides_use_the_ordinary_convolution():
         assert fast._cpu_kernel(torch.randn(1, 8, 64, 64).half()) is None
         strided = FastConv2d(8, 8, 3, stride=2, padding=1)
         assert strided._cpu_kernel(torch.randn(1, 8, 64, 64)) is None
+
+
+needs_nnpack = pytest.mark.skipif(not fast_conv.nnpack_ready(), reason="this torch build has no NNPACK")
+
+
+@needs_nnpack
+@pytest.mark.parametrize("height", [70, 64, 33])  # strips that do and do not divide the height
+def test_winograd_in_strips_matches_the_whole_convolution(monkeypatch, height):
+    # Small strips force many seams: a wrong halo row would change whole rows of the output.
+    monkeypatch.setattr(fast_conv, "STRIP_ELEMENTS", 128 * 64 * 16)
+    reference, fast = _pair(128, 48)
+    x = torch.randn(2, 128, height, 64)
+    with torch.inference_mode():
+        assert fast.strip_wise(x)
+        expected, got = reference(x), fast(x)
+    assert torch.allclose(got, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
+
+
+@needs_nnpack
+def test_an_input_made_strip_by_strip_gives_the_convolution_of_the_whole_input(monkeypatch):
+    monkeypatch.setattr(fast_conv, "STRIP_ELEMENTS", 128 * 48 * 32)
+    reference, fast = _pair(128, 16)
+    x = torch.randn(1, 128, 96, 48)
+    asked = []
+
+    def rows(i, low, high):
+        asked.append((low, high))
+        return x[i : i + 1, :, low:high] * 2.0
+
+    with torch.inference_mode():
+        got = fast.conv_rows(rows, x.shape)
+        expected = reference(x * 2.0)
+    assert torch.allclose(got, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
+    assert max(high - low for low, high in asked) < 96  # never the whole input at once

@@ -20,12 +20,15 @@ build without NNPACK - runs the ordinary convolution.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 WINOGRAD_MIN_PIXELS = 32 * 32
 WINOGRAD_MIN_WORK = 2**18  # in_channels x pixels of one image
+STRIP_ELEMENTS = 2**21  # in_channels x rows x width of one NNPACK call (8 MiB of input)
+MIN_STRIP_ROWS = 16  # each strip recomputes two halo rows
 GEMM_MAX_PIXELS = 16 * 16
 GEMM_MIN_CHANNELS = 512
 
@@ -39,12 +42,35 @@ def nnpack_ready() -> bool:
         return False
 
 
+InputRows = Callable[[int, int, int], torch.Tensor]  # (image, first row, end row) -> [1, C, rows, W]
+
+
 def _winograd(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     x = x.contiguous()
-    images = [
-        torch._nnpack_spatial_convolution(x[i : i + 1], weight, bias, (1, 1), (1, 1)) for i in range(len(x))
-    ]
-    return images[0] if len(images) == 1 else torch.cat(images)
+    return winograd_rows(lambda i, low, high: x[i : i + 1, :, low:high], x.shape, weight, bias)
+
+
+def winograd_rows(
+    input_rows: InputRows, shape: torch.Size | tuple, weight: torch.Tensor, bias: torch.Tensor | None
+) -> torch.Tensor:
+    """The 3x3 convolution of an input of `shape` that is only ever made strip by strip.
+
+    One image and one strip of rows at a time, each with a row of its neighbours above and below.
+    torch keeps NNPACK's workspace (transformed tiles of a whole call) allocated at the largest size any
+    call needed: a 128-channel 256² layer left 119 MiB behind. Strips of STRIP_ELEMENTS bound it to
+    ~35 MiB at the same speed, and the output is written in place instead of concatenated. Callers that
+    build the input per strip (GroupNorm + SiLU, nearest upsampling) never hold the whole of it."""
+    n, channels, height, width = shape
+    out = torch.empty((n, weight.shape[0], height, width), dtype=weight.dtype)
+    rows = max(MIN_STRIP_ROWS, STRIP_ELEMENTS // (channels * width))
+    for i in range(n):
+        for top in range(0, height, rows):
+            bottom = min(height, top + rows)
+            low, high = max(0, top - 1), min(height, bottom + 1)  # the halo rows the 3x3 kernel reads
+            strip = input_rows(i, low, high).contiguous()
+            strip = torch._nnpack_spatial_convolution(strip, weight, bias, (1, 1), (1, 1))
+            out[i : i + 1, :, top:bottom] = strip[:, :, top - low : bottom - low]
+    return out
 
 
 def _gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -52,8 +78,8 @@ def _gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> t
 
 
 class FastConv2d(nn.Conv2d):
-    def _cpu_kernel(self, x: torch.Tensor):
-        """The faster kernel for this input, or None for torch's default."""
+    def _cpu_kernel(self, x: torch.Tensor, height: int | None = None, width: int | None = None):
+        """The faster kernel for this input (or one like it of `height` x `width`), or None for torch's."""
         plain_3x3 = (
             self.kernel_size == (3, 3)
             and self.stride == (1, 1)
@@ -70,7 +96,7 @@ class FastConv2d(nn.Conv2d):
             and not (torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad))
         ):
             return None
-        pixels = x.shape[-1] * x.shape[-2]
+        pixels = (height or x.shape[-2]) * (width or x.shape[-1])
         if (
             pixels >= WINOGRAD_MIN_PIXELS
             and self.in_channels * pixels >= WINOGRAD_MIN_WORK
@@ -80,6 +106,14 @@ class FastConv2d(nn.Conv2d):
         if pixels <= GEMM_MAX_PIXELS and self.in_channels >= GEMM_MIN_CHANNELS:
             return _gemm
         return None
+
+    def strip_wise(self, x: torch.Tensor, height: int | None = None, width: int | None = None) -> bool:
+        """Whether an input like `x` (of `height` x `width`) takes the strip-wise Winograd path, so a caller
+        may hand it over strip by strip through `conv_rows`."""
+        return self._cpu_kernel(x, height, width) is _winograd
+
+    def conv_rows(self, input_rows: InputRows, shape: torch.Size | tuple) -> torch.Tensor:
+        return winograd_rows(input_rows, shape, self.weight, self.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         kernel = self._cpu_kernel(x)

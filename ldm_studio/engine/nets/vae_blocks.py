@@ -20,6 +20,32 @@ def _norm(channels: int) -> nn.GroupNorm:
     return nn.GroupNorm(32, channels, eps=1e-6)
 
 
+def norm_silu(norm: nn.GroupNorm, x: torch.Tensor) -> torch.Tensor:
+    """SiLU(GroupNorm(x)), in place on the norm's output when no gradient is recorded: at the decoder's
+    full resolution each such tensor is tens of MiB (67 MiB for SD's 256-channel 256² layer)."""
+    return F.silu(norm(x), inplace=not torch.is_grad_enabled())
+
+
+def norm_silu_conv(norm: nn.GroupNorm, conv: FastConv2d, x: torch.Tensor) -> torch.Tensor:
+    """conv(SiLU(GroupNorm(x))). On the CPU's Winograd path the normalised input is only made strip by
+    strip (GroupNorm needs just its per-group mean and variance first), so the decoder's peak at full
+    resolution holds two of these big tensors instead of three."""
+    if not conv.strip_wise(x):
+        return conv(norm_silu(norm, x))
+    n, channels = x.shape[:2]
+    var, mean = torch.var_mean(x.reshape(n, norm.num_groups, -1), dim=-1, correction=0)
+    per_group = channels // norm.num_groups
+    scale = (var + norm.eps).rsqrt().repeat_interleave(per_group, 1) * norm.weight  # [n, C]
+    shift = norm.bias - mean.repeat_interleave(per_group, 1) * scale
+    scale, shift = scale[..., None, None], shift[..., None, None]
+
+    def rows(i: int, low: int, high: int) -> torch.Tensor:
+        normed = torch.addcmul(shift[i : i + 1], x[i : i + 1, :, low:high], scale[i : i + 1])
+        return F.silu(normed, inplace=True)
+
+    return conv.conv_rows(rows, x.shape)
+
+
 class ResnetBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
@@ -31,10 +57,10 @@ class ResnetBlock(nn.Module):
             self.nin_shortcut = nn.Conv2d(in_channels, out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(F.silu(self.norm1(x)))
-        h = self.conv2(F.silu(self.norm2(h)))
+        # One expression, so conv1's output is freed as soon as conv2 has read it.
+        h = norm_silu_conv(self.norm2, self.conv2, norm_silu_conv(self.norm1, self.conv1, x))
         shortcut = self.nin_shortcut(x) if hasattr(self, "nin_shortcut") else x
-        return shortcut + h
+        return h.add_(shortcut)  # conv's backward does not need its output, so this is safe with grads
 
 
 class Downsample(nn.Module):
@@ -54,7 +80,16 @@ class Upsample(nn.Module):
         self.conv = FastConv2d(channels, channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        n, channels, height, width = x.shape
+        if not self.conv.strip_wise(x, 2 * height, 2 * width):
+            return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+        def rows(i: int, low: int, high: int) -> torch.Tensor:  # the 4x larger input, a strip at a time
+            first = low // 2
+            up = F.interpolate(x[i : i + 1, :, first : (high + 1) // 2], scale_factor=2.0, mode="nearest")
+            return up[:, :, low - 2 * first : high - 2 * first]
+
+        return self.conv.conv_rows(rows, (n, channels, 2 * height, 2 * width))
 
 
 def conv_weights_from_linear(module: nn.Module, state_dict: dict, prefix: str, *_args) -> None:
@@ -164,7 +199,7 @@ class Encoder(nn.Module):
         for level in self.down:
             h = level(h)
         h = self.mid(h)
-        return self.conv_out(F.silu(self.norm_out(h)))
+        return norm_silu_conv(self.norm_out, self.conv_out, h)
 
 
 class Decoder(nn.Module):
@@ -191,4 +226,4 @@ class Decoder(nn.Module):
         h = self.mid(self.conv_in(z))
         for level in reversed(self.up):
             h = level(h)
-        return self.conv_out(F.silu(self.norm_out(h)))
+        return norm_silu_conv(self.norm_out, self.conv_out, h)
