@@ -110,8 +110,11 @@ def train_loop(
     warmup: int = 50,
     clip: float = 1.0,
     on_save: Callable[[], None] | None = None,
+    after_step: Callable[[int], None] | None = None,
 ) -> None:
-    """Run steps until `args.steps`: loss_fn(step) returns named losses, "loss" is minimised."""
+    """Run steps until `args.steps`: loss_fn(step) returns named losses, "loss" is minimised.
+
+    `after_step(step)` runs after each optimizer step (an EMA update)."""
     args.out.mkdir(parents=True, exist_ok=True)
     # Before loading: a checkpoint's param groups hold the last scheduled lr, not the base one.
     base_lrs = [g["lr"] for g in optimizer.param_groups]
@@ -131,6 +134,8 @@ def train_loop(
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(params, clip)
         optimizer.step()
+        if after_step is not None:
+            after_step(step)
         if log is None:
             log = LossLog(args.out, list(losses), start if resuming else None)
         log.add(step, {k: float(v.detach()) for k, v in losses.items()})

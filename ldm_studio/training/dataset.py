@@ -176,6 +176,13 @@ def render_scene(scene: Scene, size: int = 128) -> np.ndarray:
     )
 
 
+def object_coverage(scene: Scene, size: int) -> np.ndarray:
+    """(size, size) float32 in [0, 1]: how much of each pixel the object covers."""
+    white, black = (255, 255, 255), (0, 0, 0)
+    mask = draw_shape(scene.shape, white, black, scene.centre, SIZES[scene.size], size)
+    return mask[..., 0].astype(np.float32) / 255.0
+
+
 def make_examples(
     count: int, seed: int, split: Split = "train", size: int = 128
 ) -> tuple[np.ndarray, list[str]]:

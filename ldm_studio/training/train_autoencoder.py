@@ -21,11 +21,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+from torch.nn import functional as F
 
 from ldm_studio.engine.nets.autoencoder import Autoencoder
 from ldm_studio.engine.nets.configs import AutoencoderConfig
 from ldm_studio.training.common import base_arguments, step_generator, step_rng, train_loop
+from ldm_studio.training.crops import pool_crops, render_pool
 from ldm_studio.training.dataset import random_scene, render_scene
+from ldm_studio.training.from_export import AUTOENCODER_PREFIX, exported_part, is_exported_checkpoint
 from ldm_studio.training.tensors import to_model_range
 
 AUTOENCODER = AutoencoderConfig(
@@ -44,6 +47,7 @@ AUTOENCODER = AutoencoderConfig(
 )
 CROP = 24
 HIGH_RES_POOL = 192  # 512-pixel renders kept in memory; rendering one takes ~15 ms
+UPSCALER_POOL = 256  # 512-pixel renders for the upscaler's autoencoder (~200 MB)
 KL_WEIGHT = 1e-6
 EDGE_WEIGHT = 0.5
 WEIGHTS = "autoencoder.safetensors"
@@ -75,7 +79,10 @@ def gradient_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (dx(a) - dx(b)).abs().mean() + (dy(a) - dy(b)).abs().mean()
 
 
-def autoencoder_losses(model: Autoencoder, images: torch.Tensor, generator: torch.Generator) -> dict:
+def autoencoder_losses(
+    model: Autoencoder, images: torch.Tensor, generator: torch.Generator, tie_weight: float = 0.0
+) -> dict:
+    """Reconstruction losses; `tie_weight` pulls latent channels 0-2 to the image's 4× box-downsample."""
     mean, logvar = model.quant_conv(model.encoder(images)).chunk(2, dim=1)
     logvar = logvar.clamp(-30.0, 20.0)
     noise = torch.randn(mean.shape, generator=generator).to(mean.device)
@@ -85,7 +92,12 @@ def autoencoder_losses(model: Autoencoder, images: torch.Tensor, generator: torc
     kl = 0.5 * (mean**2 + logvar.exp() - 1 - logvar).mean()
     l1, l2, edges = diff.abs().mean(), diff.square().mean(), gradient_l1(recon, images)
     loss = l1 + l2 + EDGE_WEIGHT * edges + KL_WEIGHT * kl
-    return {"loss": loss, "l1": l1, "l2": l2, "edges": edges, "kl": kl}
+    losses = {"loss": loss, "l1": l1, "l2": l2, "edges": edges, "kl": kl}
+    if tie_weight:
+        factor = images.shape[-1] // mean.shape[-1]
+        tie = (mean[:, :3] - F.avg_pool2d(images, factor)).square().mean()
+        losses.update(loss=loss + tie_weight * tie, tie=tie)
+    return losses
 
 
 def high_res_pool(seed: int) -> np.ndarray:
@@ -105,9 +117,13 @@ def fresh_autoencoder() -> Autoencoder:
     return model
 
 
-def load_weights(path) -> Autoencoder:
-    model = Autoencoder(AUTOENCODER)
-    model.load_state_dict(load_file(str(path)))
+def load_weights(path, config: AutoencoderConfig = AUTOENCODER) -> Autoencoder:
+    """From a run's autoencoder.safetensors, or the first stage of an exported demo checkpoint."""
+    model = Autoencoder(config)
+    if is_exported_checkpoint(Path(path)):
+        model.load_state_dict(exported_part(Path(path), AUTOENCODER_PREFIX))
+    else:
+        model.load_state_dict(load_file(str(path)))
     return model
 
 
@@ -117,6 +133,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--decoder-only", action="store_true", help="freeze the encoder: latents stay put")
     # Larger crops bring GroupNorm's statistics closer to whole images; they cost more per step.
     parser.add_argument("--crop", type=int, default=CROP, help="crop side in pixels (a multiple of 4)")
+    # The upscaler's own autoencoder: 512-pixel content only, latent tied to the low-res image (below).
+    parser.add_argument("--upscaler", action="store_true", help="crops of 512-pixel renders only")
+    parser.add_argument("--tie-weight", type=float, default=0.0, help="latent 0-2 ≈ 4× box-downsample")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)  # the initial weights
@@ -127,11 +146,18 @@ def main(argv: list[str] | None = None) -> None:
     model.to(args.device)
     trained = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trained, lr=args.lr, betas=(0.9, 0.99))
-    pool = high_res_pool(args.seed)
+    if args.upscaler:
+        scenes, renders = render_pool(UPSCALER_POOL, step_rng(args.seed, 0, stream=3))
+    else:
+        pool = high_res_pool(args.seed)
 
     def loss_fn(step: int) -> dict:
-        images = training_crops(step, args.seed, args.batch, pool, args.crop).to(args.device)
-        return autoencoder_losses(model, images, step_generator(args.seed, step))
+        if args.upscaler:
+            crops = pool_crops(scenes, renders, args.batch, step_rng(args.seed, step), args.crop)
+            images = to_model_range(crops).to(args.device)
+        else:
+            images = training_crops(step, args.seed, args.batch, pool, args.crop).to(args.device)
+        return autoencoder_losses(model, images, step_generator(args.seed, step), args.tie_weight)
 
     train_loop(
         args, {"model": model}, optimizer, loss_fn, on_save=lambda: save_weights(model, args.out / WEIGHTS)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ldm_studio.engine.nets.configs import TextEncoderConfig, UNetConfig
@@ -29,7 +30,9 @@ from ldm_studio.engine.nets.unet import UNetModel
 from ldm_studio.engine.schedules import linear_schedule
 from ldm_studio.engine.tokenizer import load_tokenizer
 from ldm_studio.training.common import CHECKPOINT, base_arguments, step_generator, step_rng, train_loop
-from ldm_studio.training.dataset import caption, held_out_scenes
+from ldm_studio.training.dataset import caption, held_out_scenes, object_coverage
+from ldm_studio.training.ema import ema_copy, update_ema
+from ldm_studio.training.from_export import UNET_PREFIX, exported_part, exported_text
 from ldm_studio.training.latents import cached_latents
 from ldm_studio.training.text_alignment import AttributeHead, attribute_accuracy, pretrain_text_encoder
 
@@ -79,11 +82,13 @@ def diffusion_loss(
     x0_floor: bool = False,
     high_noise_fraction: float = 0.0,
     offset_noise: float = OFFSET_NOISE,
+    pixel_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """One denoising loss: noise x0 to a random t, predict ε (or v), min-SNR weighted mean squared error.
 
     `x0_floor` adds 1 to the min-SNR weight of the x0 error, so the noisiest steps count too;
-    `high_noise_fraction` of the batch takes its t from the top 30 % of the schedule."""
+    `high_noise_fraction` of the batch takes its t from the top 30 % of the schedule; `pixel_weight`
+    ([B, 1, H, W]) scales the error per latent pixel."""
     batch, device = x0.shape[0], x0.device
     steps = len(alphas_cumprod)
     t = torch.randint(0, steps, (batch,), generator=generator)
@@ -104,7 +109,19 @@ def diffusion_loss(
         target, weight = noise, x0_weight / snr
     else:
         target, weight = ab.sqrt() * noise - (1 - ab).sqrt() * x0, x0_weight / (snr + 1)
-    return (weight * (out - target).square()).mean()
+    error = (out - target).square()
+    if pixel_weight is not None:
+        error = error * pixel_weight.to(device)
+    return (weight * error).mean()
+
+
+def object_weights(scenes: list, latent_size: int, extra: float) -> torch.Tensor:
+    """[N, 1, h, w] loss weights: 1 on the background, 1 + `extra` where the object covers the latent pixel.
+
+    The object is a tenth of the image; weighted evenly, the loss is mostly about the background, and the
+    model learned that first and drew the object small and faint (docs/TRAINING.md)."""
+    cover = np.stack([object_coverage(s, latent_size) for s in scenes])
+    return torch.from_numpy(1.0 + extra * cover).unsqueeze(1)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -116,16 +133,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--text-lr-scale", type=float, default=0.2, help="text encoder lr / UNet lr")
     parser.add_argument("--attribute-weight", type=float, default=0.1, help="of the attribute loss")
     parser.add_argument("--init-unet", type=Path, help="start the UNet from another run's checkpoint.pt")
+    parser.add_argument(
+        "--init-from", type=Path, help="start UNet and text encoder from an exported demo checkpoint"
+    )
+    parser.add_argument("--object-weight", type=float, default=0.0, help="extra loss weight on the object")
+    parser.add_argument("--ema", type=float, default=0.0, help="EMA decay of the exported weights (0: off)")
     args = parser.parse_args(argv)
     frozen_steps = args.text_frozen_steps
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     data = cached_latents(args.out, args.autoencoder, args.images, args.seed, args.device)
     latents = (data.latents * data.scale_factor).to(args.device)
+    weights = None
+    if args.object_weight:
+        weights = object_weights(data.scenes, latents.shape[-1], args.object_weight)
     torch.manual_seed(args.seed)
     unet, text = UNetModel(UNET).to(args.device), TextEncoder(TEXT).to(args.device)
     if args.init_unet:
         unet.load_state_dict(torch.load(args.init_unet, map_location=args.device, weights_only=True)["unet"])
+    if args.init_from:
+        unet.load_state_dict(exported_part(args.init_from, UNET_PREFIX))
+        text.load_state_dict(exported_text(args.init_from, TEXT))
     tokenizer = load_tokenizer(TEXT.pad_token_id)
     alphas_cumprod = linear_schedule(LINEAR_START, LINEAR_END, TIMESTEPS).alphas_cumprod.float()
     head = AttributeHead(TEXT.hidden_size).to(args.device)
@@ -134,6 +162,9 @@ def main(argv: list[str] | None = None) -> None:
         {"params": [*text.parameters(), *head.parameters()], "lr": args.lr * args.text_lr_scale},
     ]
     optimizer = torch.optim.Adam(groups, lr=args.lr, betas=(0.9, 0.99))
+    modules = {"unet": unet, "text": text, "head": head}
+    if args.ema:
+        modules.update(ema_unet=ema_copy(unet), ema_text=ema_copy(text))
     token_cache: dict[str, list[int]] = {}
 
     def tokens(texts: list[str]) -> torch.Tensor:
@@ -142,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
                 token_cache[t] = tokenizer.encode(t)
         return torch.tensor([token_cache[t] for t in texts], device=args.device)
 
-    if not (args.resume and (args.out / CHECKPOINT).exists()):
+    if not (args.resume and (args.out / CHECKPOINT).exists()) and args.text_pretrain_steps:
         pretrain_text_encoder(text, head, tokens, steps=args.text_pretrain_steps, seed=args.seed)
         held_out = held_out_scenes(per_triple=2, seed=args.seed)
         print("held-out captions read right:", attribute_accuracy(text, head, tokens, held_out))
@@ -154,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
         texts = ["" if scene is None else caption(scene, rng) for scene in scenes]
         with torch.set_grad_enabled(step >= frozen_steps):  # no grads: Adam leaves the encoder as it is
             context = text(tokens(texts))
-            attributes = head.loss(context, scenes)
+            attributes = head.loss(context, scenes) if args.attribute_weight else context.sum() * 0.0
         loss = diffusion_loss(
             unet,
             latents[picks],
@@ -165,6 +196,7 @@ def main(argv: list[str] | None = None) -> None:
             x0_floor=True,
             high_noise_fraction=HIGH_NOISE_FRACTION,
             offset_noise=TEXT_OFFSET_NOISE,
+            pixel_weight=None if weights is None else weights[picks],
         )
         return {
             "loss": loss + args.attribute_weight * attributes,
@@ -172,7 +204,11 @@ def main(argv: list[str] | None = None) -> None:
             "attributes": attributes,
         }
 
-    train_loop(args, {"unet": unet, "text": text, "head": head}, optimizer, loss_fn, warmup=30)
+    def average(step: int) -> None:
+        update_ema(modules["ema_unet"], unet, args.ema, step)
+        update_ema(modules["ema_text"], text, args.ema, step)
+
+    train_loop(args, modules, optimizer, loss_fn, warmup=30, after_step=average if args.ema else None)
     print(f"latent scale factor {data.scale_factor:.5f}; {math.prod(latents.shape[1:])} values per latent")
 
 

@@ -20,7 +20,7 @@ from ldm_studio.engine.nets.configs import UNetConfig
 from ldm_studio.engine.nets.unet import UNetModel
 from ldm_studio.engine.schedules import linear_schedule
 from ldm_studio.training.common import base_arguments, step_generator, step_rng, train_loop
-from ldm_studio.training.dataset import SIZES, random_scene, render_scene
+from ldm_studio.training.crops import box_downsample, pool_crops, render_pool
 from ldm_studio.training.latents import encode_images
 from ldm_studio.training.tensors import to_model_range
 from ldm_studio.training.train_autoencoder import load_weights
@@ -46,33 +46,14 @@ RENDERS = 200
 CACHE = "pairs.pt"
 
 
-def _crop_corner(scene, rng: np.random.Generator) -> tuple[int, int]:
-    """Mostly crops over the object's outline (edges are what an upscaler must learn), some anywhere."""
-    limit = (512 - HIGH_RES) // FACTOR
-    if rng.random() < 0.25:
-        return tuple(int(v) * FACTOR for v in rng.integers(0, limit + 1, size=2))
-    cx, cy = (v * 512 for v in scene.centre)
-    reach = SIZES[scene.size] * 512
-    px, py = rng.uniform(-reach, reach, size=2)
-    corner = [(c + p - HIGH_RES / 2) / FACTOR for c, p in ((cy, py), (cx, px))]
-    return tuple(int(np.clip(round(v), 0, limit)) * FACTOR for v in corner)
-
-
 def make_pairs(
     count: int, seed: int, autoencoder: Path, device: str = "cpu"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(latents of high-res crops, their 4× smaller low-res crops in [-1, 1])."""
     rng = step_rng(seed, 0, stream=9)
-    scenes = [random_scene(rng) for _ in range(RENDERS)]
-    renders = [render_scene(s, 512) for s in scenes]
-    crops = []
-    for _ in range(count):
-        pick = int(rng.integers(RENDERS))
-        # Corners on the 4-pixel grid, so the low-res crop is a crop of the 128-pixel image itself.
-        y, x = _crop_corner(scenes[pick], rng)
-        crops.append(renders[pick][y : y + HIGH_RES, x : x + HIGH_RES])
-    high = np.stack(crops)
-    low = high.reshape(count, HIGH_RES // FACTOR, FACTOR, HIGH_RES // FACTOR, FACTOR, 3).mean((2, 4))
+    scenes, renders = render_pool(RENDERS, rng)
+    high = pool_crops(scenes, renders, count, rng, HIGH_RES)
+    low = box_downsample(high, FACTOR)
     latents = encode_images(load_weights(autoencoder).eval(), high, device)
     return latents, to_model_range(low.round().astype(np.uint8))
 
