@@ -24,6 +24,7 @@ from ldm_studio.engine.nets.text import text_state_dict_to_checkpoint
 from ldm_studio.engine.preview_maps import fit_preview_map
 from ldm_studio.training import train_txt2img, train_upscaler
 from ldm_studio.training.common import CHECKPOINT
+from ldm_studio.training.from_export import AUTOENCODER_PREFIX, exported_part, is_exported_checkpoint
 from ldm_studio.training.latents import CACHE as LATENTS_CACHE
 from ldm_studio.training.train_autoencoder import AUTOENCODER
 
@@ -95,9 +96,13 @@ def write_checkpoint(path: Path, family: Family, parts: dict[str, dict[str, torc
 def export_txt2img(run: Path, autoencoder: dict, out: Path) -> Path:
     state = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=True)
     scale_factor = torch.load(run / LATENTS_CACHE, weights_only=False)["scale_factor"]
-    text = text_state_dict_to_checkpoint(state["text"], train_txt2img.TEXT)
+    # The EMA weights where the run kept them (--ema), else the last step's.
+    text = text_state_dict_to_checkpoint(state.get("ema_text", state["text"]), train_txt2img.TEXT)
     path = out / TXT2IMG_FILE
-    parts = {"model.diffusion_model.": state["unet"], "first_stage_model.": autoencoder}
+    parts = {
+        "model.diffusion_model.": state.get("ema_unet", state["unet"]),
+        "first_stage_model.": autoencoder,
+    }
     parts["cond_stage_model."] = text
     write_checkpoint(path, txt2img_family(scale_factor), parts)
     return path
@@ -107,9 +112,19 @@ def export_upscaler(run: Path, autoencoder: dict, out: Path) -> Path:
     state = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=True)
     latents, _ = torch.load(run / train_upscaler.CACHE)
     path = out / UPSCALER_FILE
-    parts = {"model.diffusion_model.": state["unet"], "first_stage_model.": autoencoder}
+    parts = {
+        "model.diffusion_model.": state.get("ema_unet", state["unet"]),
+        "first_stage_model.": autoencoder,
+    }
     write_checkpoint(path, upscaler_family(float(1 / latents.std())), parts)
     return path
+
+
+def _first_stage(path: Path) -> dict[str, torch.Tensor]:
+    """A run's autoencoder.safetensors, or the first stage of an exported checkpoint (to keep it)."""
+    if is_exported_checkpoint(path):
+        return exported_part(path, AUTOENCODER_PREFIX)
+    return load_file(str(path))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -117,14 +132,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--autoencoder", type=Path, required=True)
     parser.add_argument("--txt2img", type=Path, help="run folder of train_txt2img")
     parser.add_argument("--upscaler", type=Path, help="run folder of train_upscaler")
+    parser.add_argument(
+        "--upscaler-autoencoder", type=Path, help="the upscaler's own first stage (default: --autoencoder)"
+    )
     parser.add_argument("--out", type=Path, default=Path("resources/models"))
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    autoencoder = load_file(str(args.autoencoder))
+    autoencoder = _first_stage(args.autoencoder)
     if args.txt2img:
         print(export_txt2img(args.txt2img, autoencoder, args.out))
     if args.upscaler:
-        print(export_upscaler(args.upscaler, autoencoder, args.out))
+        first_stage = _first_stage(args.upscaler_autoencoder) if args.upscaler_autoencoder else autoencoder
+        print(export_upscaler(args.upscaler, first_stage, args.out))
 
 
 if __name__ == "__main__":

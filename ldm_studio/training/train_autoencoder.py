@@ -29,6 +29,12 @@ from ldm_studio.training.common import base_arguments, step_generator, step_rng,
 from ldm_studio.training.crops import pool_crops, render_pool
 from ldm_studio.training.dataset import random_scene, render_scene
 from ldm_studio.training.from_export import AUTOENCODER_PREFIX, exported_part, is_exported_checkpoint
+from ldm_studio.training.sr_autoencoder import (
+    confine_branch_outputs,
+    keep_branch_pairs,
+    trainable_parameters,
+    upsampling_autoencoder,
+)
 from ldm_studio.training.tensors import to_model_range
 
 AUTOENCODER = AutoencoderConfig(
@@ -136,13 +142,26 @@ def main(argv: list[str] | None = None) -> None:
     # The upscaler's own autoencoder: 512-pixel content only, latent tied to the low-res image (below).
     parser.add_argument("--upscaler", action="store_true", help="crops of 512-pixel renders only")
     parser.add_argument("--tie-weight", type=float, default=0.0, help="latent 0-2 ≈ 4× box-downsample")
+    parser.add_argument(
+        "--init-upsampling",
+        action="store_true",
+        help="start from a box-filter encoder and upsampling decoder",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)  # the initial weights
-    model = load_weights(args.init) if args.init else fresh_autoencoder()
+    if args.init_upsampling:
+        model = upsampling_autoencoder(AUTOENCODER)
+    else:
+        model = load_weights(args.init) if args.init else fresh_autoencoder()
     if args.decoder_only:
         model.encoder.requires_grad_(False)
         model.quant_conv.requires_grad_(False)
+    if args.init_upsampling:  # only the residual branches learn; the routing stays exact
+        model.requires_grad_(False)
+        for p in trainable_parameters(model):
+            p.requires_grad_(True)
+        confine_branch_outputs(model)
     model.to(args.device)
     trained = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trained, lr=args.lr, betas=(0.9, 0.99))
@@ -160,7 +179,12 @@ def main(argv: list[str] | None = None) -> None:
         return autoencoder_losses(model, images, step_generator(args.seed, step), args.tie_weight)
 
     train_loop(
-        args, {"model": model}, optimizer, loss_fn, on_save=lambda: save_weights(model, args.out / WEIGHTS)
+        args,
+        {"model": model},
+        optimizer,
+        loss_fn,
+        on_save=lambda: save_weights(model, args.out / WEIGHTS),
+        after_step=(lambda step: keep_branch_pairs(model)) if args.init_upsampling else None,
     )
 
 

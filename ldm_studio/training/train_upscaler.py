@@ -21,6 +21,7 @@ from ldm_studio.engine.nets.unet import UNetModel
 from ldm_studio.engine.schedules import linear_schedule
 from ldm_studio.training.common import base_arguments, step_generator, step_rng, train_loop
 from ldm_studio.training.crops import box_downsample, pool_crops, render_pool
+from ldm_studio.training.ema import ema_copy, update_ema
 from ldm_studio.training.latents import encode_images
 from ldm_studio.training.tensors import to_model_range
 from ldm_studio.training.train_autoencoder import load_weights
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = base_arguments(__doc__.splitlines()[0], steps=500, batch=16, lr=1e-3)
     parser.add_argument("--autoencoder", type=Path, required=True, help="frozen autoencoder weights")
     parser.add_argument("--pairs", type=int, default=1000, help="training crops (encoded once)")
+    parser.add_argument("--ema", type=float, default=0.0, help="EMA decay of the exported weights (0: off)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -93,7 +95,17 @@ def main(argv: list[str] | None = None) -> None:
         )
         return {"loss": loss}
 
-    train_loop(args, {"unet": unet}, optimizer, loss_fn, warmup=30)
+    modules = {"unet": unet}
+    if args.ema:
+        modules["ema_unet"] = ema_copy(unet)
+    train_loop(
+        args,
+        modules,
+        optimizer,
+        loss_fn,
+        warmup=30,
+        after_step=(lambda step: update_ema(modules["ema_unet"], unet, args.ema, step)) if args.ema else None,
+    )
     print(f"latent scale factor {scale_factor:.5f}")
 
 
