@@ -14,6 +14,7 @@ from .host_memory import return_free_memory
 # Above this many latent pixels (96² = a 768² SD image) the VAE works in tiles.
 TILE_ABOVE_LATENT_PIXELS = 96 * 96
 DECODE_TILE, DECODE_OVERLAP = 64, 16  # latent pixels
+TRIM_ABOVE_LATENT_PIXELS = 32 * 32  # a 256² SD image
 ENCODE_TILE_LATENT, ENCODE_OVERLAP_LATENT = 64, 8  # latent pixels (times the factor for pixels)
 
 
@@ -23,7 +24,9 @@ def _large(height: int, width: int) -> bool:
 
 def decode_latents(vae, latents: torch.Tensor) -> torch.Tensor:
     """Images in [-1, 1] for `latents` (already scaled), tiled when large, retried in fp32 on NaN."""
-    if latents.device.type == "cpu":  # the decode is a CPU run's memory peak: start it from a lean heap
+    # A big CPU decode is the run's memory peak: start it from a lean heap. (Not for small ones, where the
+    # trim and the page faults after it cost more than the memory is worth.)
+    if latents.device.type == "cpu" and latents[0, 0].numel() >= TRIM_ABOVE_LATENT_PIXELS:
         return_free_memory()
     images = _decode(vae, latents)
     if vae.dtype != torch.float32 and not torch.isfinite(images).all():
