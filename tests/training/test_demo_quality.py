@@ -16,7 +16,8 @@ from ldm_studio.engine.demo_models import demo_model_path
 from ldm_studio.engine.pipeline import run
 from ldm_studio.engine.requests import GenerationRequest, Result
 from ldm_studio.training.attributes import read_attributes
-from ldm_studio.training.dataset import canonical_caption, held_out_scenes, render_scene
+from ldm_studio.training.crops import box_downsample
+from ldm_studio.training.dataset import PALETTE, SIZES, canonical_caption, held_out_scenes, render_scene
 from ldm_studio.training.tensors import psnr, to_model_range, to_uint8
 
 TXT2IMG = demo_model_path("txt2img")
@@ -24,9 +25,10 @@ UPSCALER = demo_model_path("upscale")
 pytestmark = pytest.mark.skipif(
     not (TXT2IMG.exists() and UPSCALER.exists()), reason="the demo models are not in resources/models"
 )
-# The shipped weights had about two hours of a 2-core CPU (docs/TRAINING.md) and still miss two targets.
+# The shipped weights had about three hours of a 2-core CPU (docs/TRAINING.md) and still miss two targets.
 # Strict: once retrained to spec they pass, and pytest then reports the stale mark as a failure, so it
 # cannot outlive the problem.
+INPAINT_COLOUR_SHARE = 0.6  # measured 12 of 16 (75 %) with the shipped weights
 UNDERTRAINED = pytest.mark.xfail(strict=True, reason="demo weights under-trained, see docs/TRAINING.md")
 
 
@@ -81,7 +83,7 @@ def test_held_out_captions_give_the_asked_background_colour(held_out_generations
 
 
 @pytest.mark.slow
-@UNDERTRAINED  # measured: object colour right in 21 %, shape 33 %: objects come out small and faint
+@UNDERTRAINED  # measured: object colour right in 71 % (was 21 %), shape 29 %: blobs of mostly the right colour
 def test_held_out_captions_give_the_asked_object_colour(held_out_generations):
     scenes, found = held_out_generations
     colours = np.mean([f.colour == s.colour for f, s in zip(found, scenes, strict=True)])
@@ -90,14 +92,54 @@ def test_held_out_captions_give_the_asked_object_colour(held_out_generations):
 
 @pytest.mark.slow
 # Bounded by the autoencoder: its own reconstruction of these 512² images reaches 31.7 dB, below bicubic.
-@UNDERTRAINED  # measured 28.7 dB against bicubic's 37.0 dB
+@UNDERTRAINED  # measured 28.7 dB against bicubic's 37.4 dB
 def test_upscaler_beats_bicubic_on_held_out_images(upscaler):
     ours, bicubic = [], []
     for scene in held_out_scenes(per_triple=1, seed=7)[:2]:
-        low, truth = render_scene(scene, 128), render_scene(scene, 512)
+        # The low-res input is the truth 4x box-downsampled, as super-resolution benchmarks degrade it.
+        truth = render_scene(scene, 512)
+        low = box_downsample(truth[None])[0].round().astype(np.uint8)
         upscaled = _generate(upscaler, mode="upscale", init_image=low, seed=0, steps=20)
         assert upscaled.shape == truth.shape
         ours.append(psnr(upscaled, truth))
         resized = Image.fromarray(low).resize((512, 512), Image.Resampling.BICUBIC)
         bicubic.append(psnr(np.asarray(resized), truth))
     assert np.mean(ours) > np.mean(bicubic), f"ours {np.mean(ours):.2f} dB, bicubic {np.mean(bicubic):.2f} dB"
+
+
+def _painted_box(scene, size: int = 128, margin: float = 1.6) -> np.ndarray:
+    """A mask (255 = repaint) over where the caption puts the object, `margin` times its extent."""
+    mask = np.zeros((size, size), np.uint8)
+    cx, cy = (round(v * size) for v in scene.centre)
+    reach = round(SIZES[scene.size] * size * margin)
+    mask[max(0, cy - reach) : cy + reach, max(0, cx - reach) : cx + reach] = 255
+    return mask
+
+
+@pytest.mark.slow
+def test_inpainting_paints_the_prompted_object_into_the_painted_region(txt2img):
+    """A plain background, a box painted where the caption puts the object: the demo model (blended
+    latents) draws an object of the asked colour inside the box and leaves every other pixel alone."""
+    scenes = held_out_scenes(per_triple=1, seed=3)[:16]
+    colours = inside = 0
+    for i, scene in enumerate(scenes):
+        image = np.full((128, 128, 3), PALETTE[scene.background], np.uint8)
+        mask = _painted_box(scene)
+        painted = _generate(
+            txt2img,
+            mode="inpaint",
+            init_image=image,
+            mask=mask,
+            strength=1.0,
+            seed=i,
+            prompt=canonical_caption(scene),
+            width=128,
+            height=128,
+        )
+        assert np.array_equal(painted[mask == 0], image[mask == 0])  # outside the painted box: untouched
+        found = read_attributes(painted)
+        colours += found.colour == scene.colour
+        if found.centre is not None:
+            inside += bool(mask[int(found.centre[1] * 128), int(found.centre[0] * 128)])
+    assert colours / len(scenes) >= INPAINT_COLOUR_SHARE, f"object colour right in {colours}/{len(scenes)}"
+    assert inside >= colours, f"{inside} objects inside the box of {colours} found"
