@@ -127,8 +127,12 @@ def encode_chunks(encoder: nn.Module, chunks: list[PromptChunk]) -> torch.Tensor
         # Scale in fp32: the mean ratio is too coarse in half precision.
         plain = context.float()
         weighted = plain * weights[..., None]
-        ratio = plain.mean(dim=(1, 2), keepdim=True) / weighted.mean(dim=(1, 2), keepdim=True)
-        context = (weighted * ratio).to(context.dtype)
+        new_mean = weighted.mean(dim=(1, 2), keepdim=True)
+        ratio = plain.mean(dim=(1, 2), keepdim=True) / new_mean
+        # A context whose mean is zero up to rounding (a LayerNorm with no learned bias) has no mean to
+        # restore: the ratio of two rounding errors would rescale the whole prompt by noise.
+        meaningful = new_mean.abs() > 1e-4 * weighted.abs().mean(dim=(1, 2), keepdim=True)
+        context = (weighted * torch.where(meaningful, ratio, torch.ones_like(ratio))).to(context.dtype)
     return context.reshape(1, -1, context.shape[-1])
 
 

@@ -93,7 +93,25 @@ def test_emphasis_scales_its_tokens_and_keeps_the_mean(tokenizer, encoder):
     correction = ratio[1, 0]  # "a" is unweighted
     assert torch.allclose(ratio[2], 1.5 * correction, rtol=1e-4)  # "cat"
     assert torch.allclose(ratio[[0, 1, 3, 4, 5, 6, 40]], correction, rtol=1e-4)
+    # The mean is kept (here it is zero up to rounding, so compare on the values' own scale).
+    assert abs(weighted.mean() - plain.mean()) <= 1e-5 * plain.abs().mean()
+
+
+def test_emphasis_restores_a_mean_that_is_really_there(tokenizer, encoder):
+    class Shifted(torch.nn.Module):  # like CLIP's final LayerNorm with a learned bias: mean 0.3
+        def __init__(self):
+            super().__init__()
+            self.inner = encoder
+
+        def forward(self, ids):
+            return self.inner(ids) + 0.3
+
+    shifted = Shifted()
+    plain, _ = encode_prompt_pair(shifted, tokenizer, "a cat on a mat", "")
+    weighted, _ = encode_prompt_pair(shifted, tokenizer, "a (cat:1.5) on a mat", "")
     assert weighted.mean() == pytest.approx(plain.mean().item(), rel=1e-5)
+    ratio = weighted[0] / plain[0]
+    assert ratio[1, 0] < 1  # the other tokens were scaled down to pay for "cat"'s extra weight
 
 
 def test_pair_shapes_match_when_the_negative_is_longer(tokenizer, encoder):

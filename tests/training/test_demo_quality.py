@@ -83,7 +83,7 @@ def test_held_out_captions_give_the_asked_background_colour(held_out_generations
 
 
 @pytest.mark.slow
-@UNDERTRAINED  # measured: object colour right in 71 % (was 21 %), shape 29 %: blobs of mostly the right colour
+@UNDERTRAINED  # measured: object colour right in 71 % (was 21 %), shape 29 %: blobs, mostly the right colour
 def test_held_out_captions_give_the_asked_object_colour(held_out_generations):
     scenes, found = held_out_generations
     colours = np.mean([f.colour == s.colour for f, s in zip(found, scenes, strict=True)])
