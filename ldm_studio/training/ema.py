@@ -7,6 +7,7 @@ hundred steps samples cleaner images (as CompVis's `model_ema` and diffusers' EM
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -25,3 +26,20 @@ def update_ema(average: nn.Module, module: nn.Module, decay: float, step: int) -
         a.lerp_(p.detach(), 1 - d)
     for a, b in zip(average.buffers(), module.buffers(), strict=True):
         a.copy_(b)
+
+
+def add_ema(
+    modules: dict[str, nn.Module], names: Sequence[str], decay: float
+) -> Callable[[int], None] | None:
+    """Add an `ema_<name>` copy of each named module to `modules` (so checkpoints save and resume it) and
+    return the after-step update for `train_loop`; None when `decay` is 0 (no EMA)."""
+    if not decay:
+        return None
+    for name in names:
+        modules[f"ema_{name}"] = ema_copy(modules[name])
+
+    def update(step: int) -> None:
+        for name in names:
+            update_ema(modules[f"ema_{name}"], modules[name], decay, step)
+
+    return update

@@ -24,7 +24,13 @@ from ldm_studio.engine.nets.text import text_state_dict_to_checkpoint
 from ldm_studio.engine.preview_maps import fit_preview_map
 from ldm_studio.training import train_txt2img, train_upscaler
 from ldm_studio.training.common import CHECKPOINT
-from ldm_studio.training.from_export import AUTOENCODER_PREFIX, exported_part, is_exported_checkpoint
+from ldm_studio.training.from_export import (
+    TEXT_PREFIX,
+    UNET_PREFIX,
+    VAE_PREFIX,
+    exported_part,
+    is_exported_checkpoint,
+)
 from ldm_studio.training.latents import CACHE as LATENTS_CACHE
 from ldm_studio.training.train_autoencoder import AUTOENCODER
 
@@ -84,7 +90,7 @@ def with_fitted_preview(family: Family, autoencoder: dict[str, torch.Tensor]) ->
 
 
 def write_checkpoint(path: Path, family: Family, parts: dict[str, dict[str, torch.Tensor]]) -> None:
-    family = with_fitted_preview(family, parts["first_stage_model."])
+    family = with_fitted_preview(family, parts[VAE_PREFIX])
     tensors: dict[str, torch.Tensor] = {}
     for prefix, state in parts.items():
         tensors.update(_prefixed(prefix, state))
@@ -96,14 +102,9 @@ def write_checkpoint(path: Path, family: Family, parts: dict[str, dict[str, torc
 def export_txt2img(run: Path, autoencoder: dict, out: Path) -> Path:
     state = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=True)
     scale_factor = torch.load(run / LATENTS_CACHE, weights_only=False)["scale_factor"]
-    # The EMA weights where the run kept them (--ema), else the last step's.
-    text = text_state_dict_to_checkpoint(state.get("ema_text", state["text"]), train_txt2img.TEXT)
+    text = text_state_dict_to_checkpoint(_trained(state, "text"), train_txt2img.TEXT)
     path = out / TXT2IMG_FILE
-    parts = {
-        "model.diffusion_model.": state.get("ema_unet", state["unet"]),
-        "first_stage_model.": autoencoder,
-    }
-    parts["cond_stage_model."] = text
+    parts = {UNET_PREFIX: _trained(state, "unet"), VAE_PREFIX: autoencoder, TEXT_PREFIX: text}
     write_checkpoint(path, txt2img_family(scale_factor), parts)
     return path
 
@@ -112,18 +113,20 @@ def export_upscaler(run: Path, autoencoder: dict, out: Path) -> Path:
     state = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=True)
     latents, _ = torch.load(run / train_upscaler.CACHE)
     path = out / UPSCALER_FILE
-    parts = {
-        "model.diffusion_model.": state.get("ema_unet", state["unet"]),
-        "first_stage_model.": autoencoder,
-    }
+    parts = {UNET_PREFIX: _trained(state, "unet"), VAE_PREFIX: autoencoder}
     write_checkpoint(path, upscaler_family(float(1 / latents.std())), parts)
     return path
+
+
+def _trained(state: dict, name: str) -> dict[str, torch.Tensor]:
+    """A module's weights from a run checkpoint: its EMA where the run kept one (--ema), else the last."""
+    return state.get(f"ema_{name}", state[name])
 
 
 def _first_stage(path: Path) -> dict[str, torch.Tensor]:
     """A run's autoencoder.safetensors, or the first stage of an exported checkpoint (to keep it)."""
     if is_exported_checkpoint(path):
-        return exported_part(path, AUTOENCODER_PREFIX)
+        return exported_part(path, VAE_PREFIX)
     return load_file(str(path))
 
 

@@ -9,20 +9,28 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
+from safetensors import safe_open
 
+from ldm_studio.engine.checkpoint_files import read_safetensors_header
+from ldm_studio.engine.checkpoint_shapes import TEXT_PREFIX, UNET_PREFIX, VAE_PREFIX
 from ldm_studio.engine.nets.configs import TextEncoderConfig
 from ldm_studio.engine.nets.text import text_state_dict_from_checkpoint
 
-UNET_PREFIX = "model.diffusion_model."
-AUTOENCODER_PREFIX = "first_stage_model."
-TEXT_PREFIX = "cond_stage_model."
+__all__ = [
+    "TEXT_PREFIX",
+    "UNET_PREFIX",
+    "VAE_PREFIX",
+    "exported_part",
+    "exported_text",
+    "is_exported_checkpoint",
+]
 
 
 def exported_part(path: Path, prefix: str) -> dict[str, torch.Tensor]:
-    """The tensors under `prefix`, with it stripped, as float32."""
-    state = load_file(str(path))
-    part = {k.removeprefix(prefix): v.float() for k, v in state.items() if k.startswith(prefix)}
+    """The tensors under `prefix`, with it stripped, as float32 (only those are read)."""
+    with safe_open(str(path), framework="pt", device="cpu") as f:
+        names = [k for k in f.keys() if k.startswith(prefix)]  # noqa: SIM118 (the handle is no dict)
+        part = {k.removeprefix(prefix): f.get_tensor(k).float() for k in names}
     if not part:
         raise ValueError(f"{path}: no tensors under {prefix!r}")
     return part
@@ -35,6 +43,5 @@ def exported_text(path: Path, config: TextEncoderConfig) -> dict[str, torch.Tens
 
 def is_exported_checkpoint(path: Path) -> bool:
     """True for a whole model file (UNet keys present), False for a bare autoencoder file."""
-    with open(path, "rb") as f:
-        header_size = int.from_bytes(f.read(8), "little")
-        return UNET_PREFIX.encode() in f.read(header_size)
+    tensors, _ = read_safetensors_header(Path(path))
+    return any(name.startswith(UNET_PREFIX) for name in tensors)

@@ -33,7 +33,13 @@ from ldm_studio.engine.nets.vae_blocks import Decoder, Encoder, ResnetBlock
 
 CONSTANT = 100.0  # the constant channel of each group; ≫ |v| ≤ 1
 SILU_OFFSET = 15.0  # silu(v + 15) = v + 15 to within 1e-5 for |v| ≤ 1
+SPREAD = CONSTANT * math.sqrt(2) / 3  # std of a (v, -v, C) group over an image when |v| ≪ C
 FACTOR = 4
+COLOUR_CHANNELS = (0, 3, 6)  # the v channel of the R, G and B groups
+
+
+def _resnet_blocks(net: nn.Module) -> list[ResnetBlock]:
+    return [m for m in net.modules() if isinstance(m, ResnetBlock)]
 
 
 def _zero(module: nn.Module) -> None:
@@ -54,9 +60,8 @@ def _route_in(conv: nn.Conv2d, sources: list[int]) -> None:
 def _undo_norm(norm: nn.GroupNorm, groups: int) -> None:
     """norm maps the v channel of each routed group to v + SILU_OFFSET, everything else to 0."""
     _zero(norm)
-    spread = CONSTANT * math.sqrt(2) / 3  # std of (v, -v, C) over a group when |v| ≪ C
     for group in range(groups):
-        norm.weight[3 * group] = spread
+        norm.weight[3 * group] = SPREAD
         norm.bias[3 * group] = CONSTANT / 3 + SILU_OFFSET
 
 
@@ -78,9 +83,8 @@ def _copy(conv: nn.Conv2d, channels: int, taps: list[tuple[int, int]]) -> None:
 
 
 def _identity_blocks(net: nn.Module) -> None:
-    for block in net.modules():
-        if isinstance(block, ResnetBlock):
-            _zero(block.conv2)  # the block is its skip connection; conv1 keeps its random init
+    for block in _resnet_blocks(net):
+        _zero(block.conv2)  # the block is its skip connection; conv1 keeps its random init
 
 
 def _init_encoder(encoder: Encoder, config: AutoencoderConfig) -> None:
@@ -98,9 +102,8 @@ def _init_encoder(encoder: Encoder, config: AutoencoderConfig) -> None:
 def _undo_branch_norm(norm: nn.GroupNorm, groups: int) -> None:
     """A residual branch's first norm hands it v and -v at their own scale (plain GroupNorm would shrink
     them by the constant's spread, ~47x, and the branch would learn nothing), and the constant as 0."""
-    spread = CONSTANT * math.sqrt(2) / 3
     for group in range(groups):
-        norm.weight[3 * group : 3 * group + 2] = spread
+        norm.weight[3 * group : 3 * group + 2] = SPREAD
         norm.bias[3 * group : 3 * group + 2] = CONSTANT / 3
         norm.weight[3 * group + 2] = 0.0
         norm.bias[3 * group + 2] = 0.0
@@ -127,10 +130,9 @@ def tie_pairs(conv: nn.Conv2d) -> None:
 def _init_decoder(decoder: Decoder, config: AutoencoderConfig) -> None:
     _route_in(decoder.conv_in, [0, 1, 2, 3])
     _identity_blocks(decoder)
-    for block in decoder.modules():
-        if isinstance(block, ResnetBlock):
-            _undo_branch_norm(block.norm1, 4)
-            _pair_branch(block)
+    for block in _resnet_blocks(decoder):
+        _undo_branch_norm(block.norm1, 4)
+        _pair_branch(block)
     for level in decoder.up:
         if level.upsample is not None:
             _copy(level.upsample.conv, config.ch * config.ch_mult[-1], [(1, 1)])
@@ -153,31 +155,24 @@ def upsampling_autoencoder(config: AutoencoderConfig) -> Autoencoder:
     return model
 
 
-COLOUR_CHANNELS = (0, 3, 6)  # the v channel of the R, G and B groups
-
-
 def confine_branch_outputs(model: Autoencoder) -> None:
     """Let the residual branches write only into the colour channels: a branch that wrote into the
     constant or the unused channels would make the later norms' statistics depend on the image again.
     (Gradient hooks: Adam then never moves the other rows of each last conv, which start at zero.)"""
     keep = torch.zeros(model.decoder.conv_in.out_channels, dtype=torch.bool)
     keep[list(COLOUR_CHANNELS)] = True
-    for block in model.decoder.modules():
-        if isinstance(block, ResnetBlock):
-            block.conv2.weight.register_hook(lambda g: g * keep.view(-1, 1, 1, 1).to(g.dtype))
-            block.conv2.bias.register_hook(lambda g: g * keep.to(g.dtype))
+    for block in _resnet_blocks(model.decoder):
+        block.conv2.weight.register_hook(lambda g: g * keep.view(-1, 1, 1, 1).to(g.dtype))
+        block.conv2.bias.register_hook(lambda g: g * keep.to(g.dtype))
 
 
 @torch.no_grad()
 def keep_branch_pairs(model: Autoencoder) -> None:
     """After an optimiser step: put every branch's first conv back onto the (h, -h, C) structure."""
-    for block in model.decoder.modules():
-        if isinstance(block, ResnetBlock):
-            tie_pairs(block.conv1)
+    for block in _resnet_blocks(model.decoder):
+        tie_pairs(block.conv1)
 
 
 def trainable_parameters(model: Autoencoder) -> list[nn.Parameter]:
     """The decoder's residual branches (norms and convs inside its ResnetBlocks); the rest stays fixed."""
-    return [
-        p for block in model.decoder.modules() if isinstance(block, ResnetBlock) for p in block.parameters()
-    ]
+    return [p for block in _resnet_blocks(model.decoder) for p in block.parameters()]

@@ -21,14 +21,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
-from torch.nn import functional as F
 
 from ldm_studio.engine.nets.autoencoder import Autoencoder
 from ldm_studio.engine.nets.configs import AutoencoderConfig
 from ldm_studio.training.common import base_arguments, step_generator, step_rng, train_loop
 from ldm_studio.training.crops import pool_crops, render_pool
 from ldm_studio.training.dataset import random_scene, render_scene
-from ldm_studio.training.from_export import AUTOENCODER_PREFIX, exported_part, is_exported_checkpoint
+from ldm_studio.training.from_export import VAE_PREFIX, exported_part, is_exported_checkpoint
 from ldm_studio.training.sr_autoencoder import (
     confine_branch_outputs,
     keep_branch_pairs,
@@ -85,10 +84,7 @@ def gradient_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (dx(a) - dx(b)).abs().mean() + (dy(a) - dy(b)).abs().mean()
 
 
-def autoencoder_losses(
-    model: Autoencoder, images: torch.Tensor, generator: torch.Generator, tie_weight: float = 0.0
-) -> dict:
-    """Reconstruction losses; `tie_weight` pulls latent channels 0-2 to the image's 4× box-downsample."""
+def autoencoder_losses(model: Autoencoder, images: torch.Tensor, generator: torch.Generator) -> dict:
     mean, logvar = model.quant_conv(model.encoder(images)).chunk(2, dim=1)
     logvar = logvar.clamp(-30.0, 20.0)
     noise = torch.randn(mean.shape, generator=generator).to(mean.device)
@@ -98,12 +94,7 @@ def autoencoder_losses(
     kl = 0.5 * (mean**2 + logvar.exp() - 1 - logvar).mean()
     l1, l2, edges = diff.abs().mean(), diff.square().mean(), gradient_l1(recon, images)
     loss = l1 + l2 + EDGE_WEIGHT * edges + KL_WEIGHT * kl
-    losses = {"loss": loss, "l1": l1, "l2": l2, "edges": edges, "kl": kl}
-    if tie_weight:
-        factor = images.shape[-1] // mean.shape[-1]
-        tie = (mean[:, :3] - F.avg_pool2d(images, factor)).square().mean()
-        losses.update(loss=loss + tie_weight * tie, tie=tie)
-    return losses
+    return {"loss": loss, "l1": l1, "l2": l2, "edges": edges, "kl": kl}
 
 
 def high_res_pool(seed: int) -> np.ndarray:
@@ -127,7 +118,7 @@ def load_weights(path, config: AutoencoderConfig = AUTOENCODER) -> Autoencoder:
     """From a run's autoencoder.safetensors, or the first stage of an exported demo checkpoint."""
     model = Autoencoder(config)
     if is_exported_checkpoint(Path(path)):
-        model.load_state_dict(exported_part(Path(path), AUTOENCODER_PREFIX))
+        model.load_state_dict(exported_part(Path(path), VAE_PREFIX))
     else:
         model.load_state_dict(load_file(str(path)))
     return model
@@ -139,9 +130,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--decoder-only", action="store_true", help="freeze the encoder: latents stay put")
     # Larger crops bring GroupNorm's statistics closer to whole images; they cost more per step.
     parser.add_argument("--crop", type=int, default=CROP, help="crop side in pixels (a multiple of 4)")
-    # The upscaler's own autoencoder: 512-pixel content only, latent tied to the low-res image (below).
+    # The upscaler's own autoencoder: 512-pixel content only, started as exact upsampling (sr_autoencoder).
     parser.add_argument("--upscaler", action="store_true", help="crops of 512-pixel renders only")
-    parser.add_argument("--tie-weight", type=float, default=0.0, help="latent 0-2 ≈ 4× box-downsample")
     parser.add_argument(
         "--init-upsampling",
         action="store_true",
@@ -176,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
             images = to_model_range(crops).to(args.device)
         else:
             images = training_crops(step, args.seed, args.batch, pool, args.crop).to(args.device)
-        return autoencoder_losses(model, images, step_generator(args.seed, step), args.tie_weight)
+        return autoencoder_losses(model, images, step_generator(args.seed, step))
 
     train_loop(
         args,

@@ -31,7 +31,7 @@ from ldm_studio.engine.schedules import linear_schedule
 from ldm_studio.engine.tokenizer import load_tokenizer
 from ldm_studio.training.common import CHECKPOINT, base_arguments, step_generator, step_rng, train_loop
 from ldm_studio.training.dataset import caption, held_out_scenes, object_coverage
-from ldm_studio.training.ema import ema_copy, update_ema
+from ldm_studio.training.ema import add_ema
 from ldm_studio.training.from_export import UNET_PREFIX, exported_part, exported_text
 from ldm_studio.training.latents import cached_latents
 from ldm_studio.training.text_alignment import AttributeHead, attribute_accuracy, pretrain_text_encoder
@@ -163,8 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     ]
     optimizer = torch.optim.Adam(groups, lr=args.lr, betas=(0.9, 0.99))
     modules = {"unet": unet, "text": text, "head": head}
-    if args.ema:
-        modules.update(ema_unet=ema_copy(unet), ema_text=ema_copy(text))
+    average = add_ema(modules, ("unet", "text"), args.ema)
     token_cache: dict[str, list[int]] = {}
 
     def tokens(texts: list[str]) -> torch.Tensor:
@@ -204,11 +203,7 @@ def main(argv: list[str] | None = None) -> None:
             "attributes": attributes,
         }
 
-    def average(step: int) -> None:
-        update_ema(modules["ema_unet"], unet, args.ema, step)
-        update_ema(modules["ema_text"], text, args.ema, step)
-
-    train_loop(args, modules, optimizer, loss_fn, warmup=30, after_step=average if args.ema else None)
+    train_loop(args, modules, optimizer, loss_fn, warmup=30, after_step=average)
     print(f"latent scale factor {data.scale_factor:.5f}; {math.prod(latents.shape[1:])} values per latent")
 
 

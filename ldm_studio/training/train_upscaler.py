@@ -21,7 +21,7 @@ from ldm_studio.engine.nets.unet import UNetModel
 from ldm_studio.engine.schedules import linear_schedule
 from ldm_studio.training.common import base_arguments, step_generator, step_rng, train_loop
 from ldm_studio.training.crops import box_downsample, pool_crops, render_pool
-from ldm_studio.training.ema import ema_copy, update_ema
+from ldm_studio.training.ema import add_ema
 from ldm_studio.training.latents import encode_images
 from ldm_studio.training.tensors import to_model_range
 from ldm_studio.training.train_autoencoder import load_weights
@@ -96,16 +96,8 @@ def main(argv: list[str] | None = None) -> None:
         return {"loss": loss}
 
     modules = {"unet": unet}
-    if args.ema:
-        modules["ema_unet"] = ema_copy(unet)
-    train_loop(
-        args,
-        modules,
-        optimizer,
-        loss_fn,
-        warmup=30,
-        after_step=(lambda step: update_ema(modules["ema_unet"], unet, args.ema, step)) if args.ema else None,
-    )
+    average = add_ema(modules, ("unet",), args.ema)
+    train_loop(args, modules, optimizer, loss_fn, warmup=30, after_step=average)
     print(f"latent scale factor {scale_factor:.5f}")
 
 
