@@ -42,7 +42,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
 
 
-def _add_sampling_options(parser: argparse.ArgumentParser, *, steps: int, cfg: float) -> None:
+def _add_sampling_options(parser: argparse.ArgumentParser, *, steps: int) -> None:
     from ldm_studio.engine.requests import SAMPLERS, SCHEDULES
 
     group = parser.add_argument_group("sampling")
@@ -50,7 +50,9 @@ def _add_sampling_options(parser: argparse.ArgumentParser, *, steps: int, cfg: f
     group.add_argument("--negative", default="", help="what to avoid")
     group.add_argument("--seed", type=int, default=None, help="random seed (default: a random one)")
     group.add_argument("--steps", type=int, default=steps)
-    group.add_argument("--cfg", type=float, default=cfg, help="classifier-free guidance scale")
+    group.add_argument(
+        "--cfg", type=float, default=None, help="classifier-free guidance scale (default: the model's own)"
+    )
     group.add_argument("--sampler", choices=SAMPLERS, default="euler")
     group.add_argument("--schedule", choices=SCHEDULES, default="normal")
     group.add_argument("--batch", type=int, default=1, help="images per run")
@@ -60,7 +62,7 @@ def _add_sampling_options(parser: argparse.ArgumentParser, *, steps: int, cfg: f
 def _add_generation_commands(sub: argparse._SubParsersAction) -> None:
     generate = sub.add_parser("generate", help="text-to-image (or image-to-image with --init-image)")
     _add_model_options(generate)
-    _add_sampling_options(generate, steps=20, cfg=7.0)
+    _add_sampling_options(generate, steps=20)
     generate.add_argument("--width", type=int, default=None, help="default: the model's native size")
     generate.add_argument("--height", type=int, default=None)
     generate.add_argument("--init-image", default=None, help="start from this image (image-to-image)")
@@ -68,7 +70,7 @@ def _add_generation_commands(sub: argparse._SubParsersAction) -> None:
 
     inpaint = sub.add_parser("inpaint", help="repaint the white area of a mask")
     _add_model_options(inpaint)
-    _add_sampling_options(inpaint, steps=20, cfg=7.0)
+    _add_sampling_options(inpaint, steps=20)
     inpaint.add_argument("--image", required=True)
     inpaint.add_argument("--mask", required=True, help="same size as --image; white = repaint")
     inpaint.add_argument("--strength", type=float, default=1.0)
@@ -78,7 +80,7 @@ def _add_generation_commands(sub: argparse._SubParsersAction) -> None:
 
     upscale = sub.add_parser("upscale", help="4x super-resolution")
     _add_model_options(upscale)
-    _add_sampling_options(upscale, steps=50, cfg=9.0)
+    _add_sampling_options(upscale, steps=50)
     upscale.add_argument("--image", required=True)
     upscale.add_argument("--noise-level", type=int, default=20, help="noise added to the input (0-350)")
 

@@ -12,6 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
+from ldm_studio.engine.families import Family
 from ldm_studio.engine.requests import Cancelled, GenerationRequest, Progress, Result
 
 MODE_OF_COMMAND = {"inpaint": "inpaint", "upscale": "upscale"}
@@ -30,7 +31,6 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         negative_prompt=args.negative,
         seed=args.seed if args.seed is not None else random.randrange(2**32),
         steps=args.steps,
-        cfg_scale=args.cfg,
         sampler=args.sampler,
         schedule=args.schedule,
         batch_size=args.batch,
@@ -50,6 +50,8 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
             inpaint_only_masked=args.only_masked,
             inpaint_padding=args.padding,
         )
+    if args.cfg is not None:  # otherwise the model's recommended scale, once it is loaded
+        values["cfg_scale"] = args.cfg
     if mode == "upscale":
         values["noise_level"] = args.noise_level
     if mode == "txt2img":
@@ -57,11 +59,14 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     return GenerationRequest(**values)
 
 
-def _with_native_size(request: GenerationRequest, default_size: tuple[int, int]) -> GenerationRequest:
+def _with_model_defaults(request: GenerationRequest, family: Family, cfg_given: bool) -> GenerationRequest:
+    """The model's native size (or the input image's) and, unless asked otherwise, its guidance scale."""
+    if not cfg_given:
+        request = request.replace(cfg_scale=family.default_cfg_scale)
     if request.mode != "txt2img":
         image = request.init_image
         return request.replace(width=image.shape[1], height=image.shape[0])
-    width, height = default_size
+    width, height = family.default_size
     return request.replace(width=request.width or width, height=request.height or height)
 
 
@@ -80,7 +85,7 @@ def run_generation_command(args: argparse.Namespace) -> int:
         prediction=request.prediction,
         vae=request.vae,
     )
-    request = _with_native_size(request, model.config.default_size)
+    request = _with_model_defaults(request, model.config, cfg_given=args.cfg is not None)
     cancel = threading.Event()
     result = None
     with ProgressBar(request.steps, label=request.mode) as bar:

@@ -46,6 +46,17 @@ def test_generate_writes_a_png_with_parameters_and_never_overwrites(tiny_model, 
     assert "/20" not in second.stderr and "2/2" in second.stderr  # the progress bar counted the steps
 
 
+def test_guidance_defaults_to_the_models_own_and_a_given_one_wins(tmp_path):
+    # The bundled demo model recommends 3 (SD's 7 overshoots its colours); the sd1 family keeps 7.
+    runs = {"own": (), "given": ("--cfg", 5)}
+    for name, extra in runs.items():
+        done = _cli("generate", "--prompt", "a red circle", "--steps", 1, "--seed", 1, "--width", 64,
+                    "--height", 64, "--out", tmp_path / f"{name}.png", *extra)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    with Image.open(tmp_path / "own.png") as own, Image.open(tmp_path / "given.png") as given:
+        assert "CFG scale: 3," in own.text["parameters"] and "CFG scale: 5," in given.text["parameters"]
+
+
 def _write_image(path, size):
     Image.fromarray(np.full((size[1], size[0], 3), 120, np.uint8)).save(path)
     return path

@@ -16,6 +16,7 @@ the bundled demo models, and any model whose shapes do not tell enough, describe
      "conditioning": "crossattn" | "hybrid" | "concat",
      "linear_start": 0.00085, "linear_end": 0.012, "timesteps": 1000,
      "default_size": [w, h],
+     "default_cfg_scale": 7.0,             # the guidance scale it draws best at; the app starts there
      "modes": ["txt2img", "img2img", "inpaint", "upscale"],
      "preview": "kl-f8" | "kl-f4" | "fitted",     # which latent -> RGB map live previews use
      "preview_rgb": [[r, g, b], ...]       # or the map itself, one row per latent channel
@@ -39,6 +40,7 @@ from .requests import MODES
 METADATA_KEY = "ldm_studio_config"
 PREDICTIONS = ("eps", "v")
 CONDITIONINGS = ("crossattn", "hybrid", "concat")
+MAX_CFG_SCALE = 50.0  # as far as the GUI's guidance field goes
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,9 @@ class Family:
     default_size: tuple[int, int]  # (width, height) in pixels of the images it was trained on
     preview: str  # latent -> RGB map for live previews: "kl-f8", "kl-f4", or "fitted" (least squares)
     preview_rgb: tuple[tuple[float, ...], ...] | None = None  # an explicit map, rows = latent channels
+    # The guidance scale the GUI and CLI start from: the one its makers recommend (a small model
+    # trained on few captions overshoots its colours at SD's 7).
+    default_cfg_scale: float = 7.0
 
 
 _SD_BETAS = {"linear_start": 0.00085, "linear_end": 0.012, "timesteps": 1000}
@@ -122,7 +127,7 @@ KNOWN_FAMILIES: dict[str, Family] = {
                 disable_self_attentions=(True, True, True, False), num_classes=1000, legacy=False,
             ),
             _KL_F4, _OPEN_CLIP_H, "v", "hybrid", linear_start=0.0001, linear_end=0.02, timesteps=1000,
-            modes=("upscale",), default_size=(512, 512), preview="kl-f4",
+            modes=("upscale",), default_size=(512, 512), preview="kl-f4", default_cfg_scale=9.0,
         ),
         Family(
             "ldm-bsr", "CompVis LDM 4x super-resolution (BSR)",
@@ -172,7 +177,7 @@ def family_to_json(family: Family) -> str:
 
 _TOP_KEYS = {
     "family", "label", "unet", "vae", "text", "prediction", "conditioning", "linear_start", "linear_end",
-    "timesteps", "default_size", "modes", "preview", "preview_rgb",
+    "timesteps", "default_size", "modes", "preview", "preview_rgb", "default_cfg_scale",
 }  # fmt: skip
 
 
@@ -199,9 +204,11 @@ def apply_config(base: Family, values: dict[str, Any]) -> Family:
     ):
         if part in values:
             changes[part] = _merge(cls, current, values[part], part)
-    for key in ("label", "linear_start", "linear_end", "timesteps"):
+    for key in ("label", "linear_start", "linear_end", "timesteps", "default_cfg_scale"):
         if key in values:
             changes[key] = type(getattr(base, key))(values[key])
+    if not 0 <= changes.get("default_cfg_scale", 0) <= MAX_CFG_SCALE:
+        raise ValueError(f'"default_cfg_scale" must be 0 to {MAX_CFG_SCALE:g}')
     if "conditioning" in values:
         changes["conditioning"] = _choice(values["conditioning"], CONDITIONINGS, "conditioning")
     if "modes" in values:

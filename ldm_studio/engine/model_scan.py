@@ -32,6 +32,7 @@ class ModelEntry:
     family_label: str = ""  # for humans
     modes: tuple[str, ...] = ()
     default_size: tuple[int, int] | None = None
+    default_cfg_scale: float | None = None  # the guidance scale the model draws best at
     problem: str = ""  # why the file cannot be used; "" when it can
     bundled: bool = False
 
@@ -65,6 +66,7 @@ def inspect_model(path: Path, bundled: bool = False) -> ModelEntry:
         family_label=family.label,
         modes=tuple(family.modes),
         default_size=tuple(family.default_size),
+        default_cfg_scale=family.default_cfg_scale,
         bundled=bundled,
     )
 

@@ -92,6 +92,7 @@ class MainWindow(QMainWindow):
         self._done_message = ""
         self._first_scan = True
         self._trained_size: tuple[int, int] | None = None  # of the chosen model, once scanned
+        self._recommended_cfg: float | None = None  # its guidance scale, likewise
         if settings.window_geometry is not None:
             self.restoreGeometry(settings.window_geometry)
         else:
@@ -302,14 +303,11 @@ class MainWindow(QMainWindow):
     def _model_entry(self) -> ModelEntry | None:
         return self.models.entry_for(self.document.model)
 
-    def _model_entry_size(self) -> tuple[int, int] | None:
-        entry = self._model_entry()
-        return entry.default_size if entry is not None else None
-
     def _on_models_changed(self) -> None:
         first_scan, self._first_scan = self._first_scan, False
-        # A restored session keeps its size; a first run starts at the model's trained size.
-        self._apply_model_size(follow=first_scan and self._first_run)
+        # A restored session keeps its size and guidance; a first run starts at the model's own.
+        follow = first_scan and self._first_run
+        self._apply_model_defaults(follow_size=follow, follow_cfg=follow)
         if first_scan and not self.models.user_entries and not self.document.model:
             self.notice.show_info(no_models_hint(self.models.folder))
 
@@ -322,16 +320,24 @@ class MainWindow(QMainWindow):
         if name == "mask_blur":
             self._sync_feather_preview()
         elif name == "model":
-            previous = self._trained_size
-            self._apply_model_size(follow=(self.document.width, self.document.height) == previous)
+            # Settings the user left at the previous model's own values follow the new model.
+            self._apply_model_defaults(
+                follow_size=(self.document.width, self.document.height) == self._trained_size,
+                follow_cfg=self.document.cfg_scale == self._recommended_cfg,
+            )
 
-    def _apply_model_size(self, follow: bool) -> None:
-        """Offer sizes that suit the model; with `follow`, switch to the size it was trained at."""
-        trained = self._model_entry_size()
-        self._trained_size = trained
+    def _apply_model_defaults(self, follow_size: bool, follow_cfg: bool) -> None:
+        """Offer sizes that suit the model; switch to the size it was trained at and the guidance
+        scale it draws best at where asked."""
+        entry = self._model_entry()
+        trained = entry.default_size if entry is not None else None
+        recommended = entry.default_cfg_scale if entry is not None else None
+        self._trained_size, self._recommended_cfg = trained, recommended
         self.prompt_panel.set_size_presets(size_presets(trained))
-        if follow and trained:
+        if follow_size and trained:
             self.document.width, self.document.height = trained
+        if follow_cfg and recommended is not None:
+            self.document.cfg_scale = recommended
 
     def show_preferences(self) -> None:
         dialog = PreferencesDialog(self.settings, self.document, self)

@@ -45,6 +45,7 @@ def _bundled_entry(inspect: Callable[[Path], ModelEntry], paths: Sequence[Path])
         family_label=first.family_label or "Demo",
         modes=modes,
         default_size=first.default_size,
+        default_cfg_scale=first.default_cfg_scale,
         problem=first.problem,
         bundled=True,
     )

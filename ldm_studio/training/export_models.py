@@ -53,6 +53,9 @@ def txt2img_family(scale_factor: float) -> Family:
         modes=("txt2img", "img2img", "inpaint"),
         default_size=(128, 128),
         preview="fitted",
+        # Measured on the 48 held-out captions: object colour right in 90 % at 2.5-3, 71 % at 7 (the
+        # guided colours overshoot the palette, most often towards white).
+        default_cfg_scale=3.0,
     )
 
 

@@ -70,6 +70,7 @@ def test_config_fields_override_one_by_one():
         None,
     )
     assert changed.unet.model_channels == base.unet.model_channels
+    assert base.default_cfg_scale == 7.0 and apply_config(base, {"default_cfg_scale": 3}).default_cfg_scale == 3.0
     preview = apply_config(base, {"preview_rgb": [[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0]]})
     assert preview.preview_rgb[1] == (0.0, 1.0, 0.0)
 
@@ -82,6 +83,7 @@ def test_config_fields_override_one_by_one():
         ({"prediction": "x0"}, "prediction"),
         ({"modes": ["paint"]}, "modes"),
         ({"vae": None}, "vae"),
+        ({"default_cfg_scale": 80}, "default_cfg_scale"),
     ],
 )
 def test_a_mistake_in_a_config_is_named_not_ignored(values, complaint):

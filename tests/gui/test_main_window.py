@@ -44,6 +44,21 @@ def test_first_run_uses_the_demo_model_and_says_how_to_add_checkpoints(window, t
     assert "No checkpoints of your own yet" in window.notice.text
     assert str(tmp_path / "models") in window.notice.text
     assert (window.document.width, window.document.height) == (128, 128)  # the demo's trained size
+    assert window.document.cfg_scale == 3.0  # and the guidance scale it draws best at
+
+
+def test_choosing_another_model_moves_size_and_guidance_the_user_left_alone(qtbot, tmp_path, engine):
+    settings = temporary_settings(tmp_path)
+    mine = settings.models_folder / "mine.safetensors"
+    mine.write_bytes(b"sd")
+    window = make_window(qtbot, tmp_path, engine, settings)
+    qtbot.waitUntil(lambda: window.models.entry_for(str(mine)) is not None, timeout=5000)
+    window.document.model = str(mine)
+    assert (window.document.width, window.document.height, window.document.cfg_scale) == (512, 512, 7.0)
+
+    window.document.cfg_scale = 5.5  # the user's own choice stays through a model change
+    window.document.model = ""
+    assert (window.document.width, window.document.height, window.document.cfg_scale) == (128, 128, 5.5)
 
 
 def test_type_a_prompt_press_ctrl_enter_and_get_a_saved_image(qtbot, window, engine, tmp_path):

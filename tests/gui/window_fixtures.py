@@ -29,8 +29,8 @@ def fake_inspect(path: Path) -> ModelEntry:
     if "upscaler" in path.name:
         return ModelEntry(path, "demo-sr", "Demo upscaler", ("upscale",), (128, 128))
     if path.name.startswith("demo"):
-        return ModelEntry(path, "demo-shapes", "Demo shapes", DEMO_MODES, (128, 128))
-    return ModelEntry(path, "sd1", "Stable Diffusion 1.x", (*DEMO_MODES, "upscale"), (512, 512))
+        return ModelEntry(path, "demo-shapes", "Demo shapes", DEMO_MODES, (128, 128), default_cfg_scale=3.0)
+    return ModelEntry(path, "sd1", "Stable Diffusion 1.x", (*DEMO_MODES, "upscale"), (512, 512), 7.0)
 
 
 def temporary_settings(folder: Path) -> Settings:
