@@ -70,7 +70,8 @@ def test_config_fields_override_one_by_one():
         None,
     )
     assert changed.unet.model_channels == base.unet.model_channels
-    assert base.default_cfg_scale == 7.0 and apply_config(base, {"default_cfg_scale": 3}).default_cfg_scale == 3.0
+    assert base.default_cfg_scale == 7.0
+    assert apply_config(base, {"default_cfg_scale": 3}).default_cfg_scale == 3.0
     preview = apply_config(base, {"preview_rgb": [[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0]]})
     assert preview.preview_rgb[1] == (0.0, 1.0, 0.0)
 
