@@ -55,3 +55,19 @@ def test_closing_the_generator_tells_the_work_to_stop_and_waits_for_it():
     assert next(gen) == 0
     gen.close()
     assert stopped.is_set()
+
+
+def _thread_name_and_id(emit, abandoned):
+    return threading.current_thread().name, threading.get_ident()
+
+
+def test_runs_one_after_another_share_a_helper_thread_and_overlapping_runs_get_their_own():
+    _, first = _drain(run_with_events(_thread_name_and_id))
+    _, second = _drain(run_with_events(_thread_name_and_id))
+    assert first == second and first[0] == "ldm-studio-sampler" and first[1] != threading.get_ident()
+
+    def nested(emit, abandoned):  # a run whose work waits on another run
+        return _drain(run_with_events(_thread_name_and_id))[1]
+
+    _, (inner_name, inner) = _drain(run_with_events(nested))
+    assert inner_name == "ldm-studio-sampler" and inner != first[1]
