@@ -1,13 +1,6 @@
-"""Checkpoints in, ready networks out: tell the family, describe the file, build and load the nets.
+"""Checkpoints in, ready networks out: describe the file, build and load the nets.
 
-Which family, and with which configs, in this order (later wins):
-1. the tensor shapes (`checkpoint_shapes.py`);
-2. an original LDM YAML beside the file (`model.yaml` next to `model.safetensors`);
-3. a JSON config in the safetensors metadata under "ldm_studio_config" (`families.py` has the format);
-4. the caller's `prediction=` ("eps" / "v"), which always wins.
-SD 2.x eps and v models have the same shapes; when nothing above says, the spread of one bias is used:
-std(output_blocks.11.1.transformer_blocks.0.norm1.bias) > 0.09 means v (it reads one small tensor,
-not the whole model, and needs no forward pass). Tell the user it was a guess; they can override.
+Which family a file is, and with which configs, is `checkpoint_family.py`'s job.
 
 EMA: like the original inference configs (`use_ema: False`), the weights used are `model.diffusion_model.*`;
 `model_ema.*` copies are ignored (released "ema-only" files already hold the EMA weights there).
@@ -19,9 +12,7 @@ memory-mapped views of the file; the rest are cast / moved one tensor at a time.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import chain
@@ -31,28 +22,20 @@ from typing import Any
 import torch
 from torch import nn
 
+from .checkpoint_family import ODD_SHAPES, resolve_family
 from .checkpoint_files import CheckpointReader, open_checkpoint, short_hash
 from .checkpoint_shapes import (
     EMA_PREFIX,
     TEXT_PREFIX,
     UNET_PREFIX,
     VAE_PREFIX,
-    ShapeError,
-    detect_family,
-    strip_prefix,
-    text_config_from_shapes,
     top_prefixes,
-    unet_config_from_shapes,
-    v_prediction_probe,
     vae_config_from_shapes,
 )
-from .checkpoint_yaml import config_from_yaml, yaml_beside
 from .devices import choose_device, choose_dtype, precision_name
 from .errors import CheckpointError
-from .families import KNOWN_FAMILIES, METADATA_KEY, Family, apply_config, with_prediction
+from .families import Family
 
-V_BIAS_STD_THRESHOLD = 0.09
-_ODD_SHAPES = (ValueError, KeyError, IndexError, TypeError, ZeroDivisionError)  # ShapeError is a ValueError
 _PARTS = {"unet": UNET_PREFIX, "vae": VAE_PREFIX, "text": TEXT_PREFIX}
 _VAE_TOP_LEVEL = ("encoder.", "decoder.", "quant_conv.", "post_quant_conv.", "quantize.")
 
@@ -164,6 +147,7 @@ def describe_checkpoint(path: str | Path) -> str:
         ("prediction", f"{family.prediction}{_PREDICTION_NOTES[info.prediction_source]}"),
         ("modes", ", ".join(family.modes)),
         ("native size", f"{family.default_size[0]}x{family.default_size[1]}"),
+        ("guidance", f"CFG {family.default_cfg_scale:g}"),
         *(
             (labels[part], f"{n / 1e6:.1f} M parameters, {info.dtypes[part]}")
             for part, n in info.parameters.items()
@@ -182,76 +166,6 @@ def _human_size(size: int) -> str:
         if size >= scale:
             return f"{size / scale:.2f} {unit}"
     return f"{size} bytes"
-
-
-def resolve_family(reader: CheckpointReader, prediction: str | None = None) -> tuple[Family, str, str]:
-    """(family, config_source, prediction_source) for an open checkpoint; see the module doc for the order."""
-    name = reader.path.name
-    shapes = {key: info.shape for key, info in reader.tensors.items()}
-    try:
-        family: Family | None = detect_family(shapes)
-        not_detected: Exception | None = None
-    except ShapeError as exc:
-        family, not_detected = None, exc
-    except _ODD_SHAPES as exc:  # tensors of unexpected rank or size where a layout rule looks
-        family, not_detected = None, ShapeError(f"unexpected tensor shapes ({type(exc).__name__}: {exc})")
-    configs: list[tuple[str, dict[str, Any]]] = []
-    yaml_path = yaml_beside(reader.path)
-    if yaml_path is not None:
-        configs.append(("yaml", config_from_yaml(yaml_path)))
-    if METADATA_KEY in reader.metadata:
-        configs.append(("metadata", _metadata_config(reader)))
-    if family is None and not configs:
-        raise CheckpointError(f"{name}: {not_detected}")
-    if family is None:
-        family = _family_from_shapes_alone(shapes)
-    config_source, prediction_source = "shapes", "family"
-    for source, values in configs:
-        try:
-            family = apply_config(family, values)
-        except (ValueError, TypeError) as exc:
-            where = yaml_path.name if source == "yaml" else f'its "{METADATA_KEY}" metadata'
-            raise CheckpointError(f"{name}: bad model config in {where}: {exc}") from None
-        config_source = source
-        if "prediction" in values or values.get("family") in KNOWN_FAMILIES:
-            prediction_source = source
-    if prediction is not None:
-        try:
-            return with_prediction(family, prediction), config_source, "override"
-        except ValueError as exc:
-            raise CheckpointError(f"{name}: {exc}") from None
-    if prediction_source == "family" and family.name == "sd2":
-        probe = v_prediction_probe(strip_prefix(shapes, UNET_PREFIX))
-        if probe is not None and probe in reader.tensors:
-            spread = reader.tensor(probe).float().std().item()
-            guess = "v" if spread > V_BIAS_STD_THRESHOLD else "eps"
-            return with_prediction(family, guess), config_source, "guessed"
-    return family, config_source, prediction_source
-
-
-def _metadata_config(reader: CheckpointReader) -> dict[str, Any]:
-    try:
-        values = json.loads(reader.metadata[METADATA_KEY])
-    except json.JSONDecodeError:
-        values = None
-    if not isinstance(values, dict):
-        raise CheckpointError(f'{reader.path.name}: its "{METADATA_KEY}" metadata is not a JSON object')
-    return values
-
-
-def _family_from_shapes_alone(shapes: Mapping[str, tuple[int, ...]]) -> Family:
-    """Where a config for an unknown family starts: what the shapes say, else SD 1.x."""
-    base = KNOWN_FAMILIES["sd1"]
-    parts = {"unet": base.unet, "vae": base.vae, "text": None}
-    readers = (
-        ("unet", unet_config_from_shapes, UNET_PREFIX),
-        ("vae", vae_config_from_shapes, VAE_PREFIX),
-        ("text", text_config_from_shapes, TEXT_PREFIX),
-    )
-    for part, read, prefix in readers:
-        with contextlib.suppress(*_ODD_SHAPES):
-            parts[part] = read(strip_prefix(shapes, prefix))
-    return dataclasses.replace(base, name="unknown", label="unknown model", **parts)
 
 
 def load_model(
@@ -329,7 +243,7 @@ def load_vae(
             )
         try:
             config = vae_config_from_shapes(shapes)
-        except _ODD_SHAPES as exc:
+        except ODD_SHAPES as exc:
             found = ", ".join(top_prefixes({k: i.shape for k, i in reader.tensors.items()}))
             raise CheckpointError(f"{reader.path.name} is not a VAE: {exc}; found prefixes {found}") from None
         wanted = family.vae

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from ldm_studio.engine.checkpoint import describe_checkpoint, inspect_checkpoint
+from ldm_studio.engine.demo_models import demo_model_path
 from tests.checkpoints import FAMILY_NAMES, tiny_family, write_tiny_checkpoint
 
 
@@ -177,3 +178,8 @@ def test_describe_names_the_family_prediction_sizes_and_the_a1111_hash(files):
     for words in ("sd1", "Stable Diffusion 1.x", "eps", "txt2img, img2img, inpaint", "fp32", expected_hash):
         assert words in text
     assert "M parameters" in text
+
+
+def test_info_gives_the_guidance_scale_the_model_draws_best_at(files):
+    assert "guidance:     CFG 7\n" in describe_checkpoint(files["sd1"])
+    assert "guidance:     CFG 3\n" in describe_checkpoint(demo_model_path("txt2img"))
