@@ -160,6 +160,11 @@ def _time_rows(
         {s: r.first_preview for s, r in runners.items()},
         warmup=spec.warmup,
     )
+    again = alternate({"ours": lambda: ours.first_preview(prompt_seen=True)}, repeats=3, warmup=1, sync=sync)
+    result.notes.append(
+        f"first preview, Generate again with the same prompt (ours skips the text encoder): "
+        f"{median(again['ours']) * 1e3:.1f} ms"
+    )
     for size in sorted({spec.size, *spec.plot_sizes}, key=lambda s: (s != spec.size, s)):
         medians = timed(
             f"txt2img {spec.steps} steps {size}² (text, sampling, VAE, PIL)",

@@ -93,14 +93,18 @@ class Ours:
         self.to_rgb(self.latents)
 
     def txt2img(self, size: int) -> None:
+        cond.forget_prompts()  # a new prompt each time, as diffusers sees it
         events = list(run(self.model, self.request(size), threading.Event()))
         assert isinstance(events[-1], Result), events[-1]
 
-    def first_preview(self) -> float:
+    def first_preview(self, prompt_seen: bool = False) -> float:
         """Wall seconds from `run(...)` (the Generate button) to the first Preview event; then cancel.
 
         Always wall time, even with the CPU clock: a latency, and with the CPU clock the sampler thread's
-        next step (already running when the Preview arrives) would be counted too."""
+        next step (already running when the Preview arrives) would be counted too. Unless `prompt_seen`
+        (Generate again with the same prompt), the prompt is encoded afresh, as diffusers does each time."""
+        if not prompt_seen:
+            cond.forget_prompts()
         cancel = threading.Event()
         start = time.perf_counter()
         events = run(self.model, self.request(self.spec.size), cancel)

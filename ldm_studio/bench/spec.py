@@ -55,7 +55,7 @@ class BenchSpec:
 
 
 CONFIGS: dict[str, BenchSpec] = {
-    "tiny": BenchSpec("tiny", "tiny", "cpu", "fp32", 64, 20, (64, 128, 192, 256), repeats=3, step_repeats=15),
+    "tiny": BenchSpec("tiny", "tiny", "cpu", "fp32", 64, 20, (64, 128, 192, 256), repeats=7, step_repeats=15),
     "sd15-cpu": BenchSpec(
         "sd15-cpu", "sd15", "cpu", "fp32", 256, 4, (128, 192, 256), repeats=3, step_repeats=3, warmup=0
     ),
