@@ -17,16 +17,21 @@ def _pair(in_channels: int, out_channels: int, **options) -> tuple[nn.Conv2d, Fa
 
 
 @pytest.mark.parametrize(
-    ("channels", "side", "kernel"),
+    ("threads", "channels", "side", "kernel"),
     [
-        (256, 32, fast_conv._winograd),  # a big layer: Winograd
-        (512, 8, fast_conv._gemm),  # a small map with many channels: im2col + GEMM
-        (64, 24, None),  # in between: torch's own
-        (32, 32, None),  # too little work for either
+        (1, 256, 32, fast_conv._winograd),  # a big layer: Winograd
+        (2, 256, 32, None),  # ... but NNPACK hardly gains from a second thread, oneDNN doubles
+        (2, 512, 64, fast_conv._winograd),  # the biggest layers keep it
+        (1, 1024, 8, fast_conv._gemm),  # a small map with many channels: im2col + GEMM
+        (2, 1024, 8, fast_conv._gemm),
+        (1, 640, 16, None),  # at 16x16 oneDNN is the faster again
+        (1, 64, 24, None),  # in between: torch's own
+        (1, 32, 32, None),  # too little work for either
     ],
 )
-def test_each_layer_size_gets_its_kernel_and_the_same_result(channels, side, kernel):
-    reference, fast = _pair(channels, 32)
+def test_each_layer_size_gets_its_kernel_and_the_same_result(torch_threads, threads, channels, side, kernel):
+    torch_threads(threads)
+    reference, fast = _pair(channels, channels if kernel is fast_conv._winograd else 32)
     x = torch.randn(2, channels, side, side)
     with torch.inference_mode():
         if kernel is fast_conv._winograd and not fast_conv.nnpack_ready():
@@ -61,7 +66,8 @@ needs_nnpack = pytest.mark.skipif(not fast_conv.nnpack_ready(), reason="this tor
 
 @needs_nnpack
 @pytest.mark.parametrize("height", [70, 64, 33])  # strips that do and do not divide the height
-def test_winograd_in_strips_matches_the_whole_convolution(monkeypatch, height):
+def test_winograd_in_strips_matches_the_whole_convolution(monkeypatch, torch_threads, height):
+    torch_threads(1)
     # Small strips force many seams: a wrong halo row would change whole rows of the output.
     monkeypatch.setattr(fast_conv, "STRIP_ELEMENTS", 128 * 64 * 16)
     reference, fast = _pair(128, 48)
@@ -73,7 +79,8 @@ def test_winograd_in_strips_matches_the_whole_convolution(monkeypatch, height):
 
 
 @needs_nnpack
-def test_an_input_made_strip_by_strip_gives_the_convolution_of_the_whole_input(monkeypatch):
+def test_an_input_made_strip_by_strip_gives_the_convolution_of_the_whole_input(monkeypatch, torch_threads):
+    torch_threads(1)
     monkeypatch.setattr(fast_conv, "STRIP_ELEMENTS", 128 * 48 * 32)
     reference, fast = _pair(128, 16)
     x = torch.randn(1, 128, 96, 48)

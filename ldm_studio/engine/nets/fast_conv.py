@@ -5,10 +5,15 @@ Nearly all of a CPU image's time goes into 3x3 convolutions, and torch's default
 machine (AVX2, fp32; docs/PERFORMANCE.md):
 - big feature maps with enough channels (SD's VAE decoder, the UNet's outer levels; at least 32x32
   pixels and in_channels x pixels >= 2**18): NNPACK's Winograd convolution, which needs ~2.5x fewer
-  multiplications, is 1.5-3x faster. Its fast path is a single-image call, so a batch goes through one
-  image at a time. Smaller layers (test-sized models) lose to oneDNN that way.
-- 16x16 pixels or fewer with 512+ input channels (the UNet's inner levels, 1280 channels at 8x8, 4x4):
-  oneDNN reaches a fraction of the CPU's peak there; im2col + one big GEMM is 1.2-3x faster.
+  multiplications, is 1.3-2.4x faster on one thread. Its fast path is a single-image call, so a batch
+  goes through one image at a time. Smaller layers (test-sized models) lose to oneDNN that way.
+  NNPACK hardly gains from a second thread where oneDNN doubles (a 512-channel 32x32 layer: 17 -> 19 ms
+  against oneDNN's 23 -> 11), so with more threads only layers of 512+ channels (and as many out) at
+  64x64 or more keep it: the SD VAE decoder's two upper levels, where it is 1.2-1.4x faster alone and
+  about even inside a whole decode (256-channel layers lost there: 2.49 against 2.10 s at 256²).
+- 8x8 pixels or fewer with 1024+ input channels (the UNet's inner levels, 1280 channels at 8x8, 4x4):
+  oneDNN reaches a fraction of the CPU's peak there; im2col + one big GEMM is 1.1-2.7x faster. (At
+  16x16, and with 640 channels at 8x8, oneDNN is the faster one again: 21 against 41 ms at 640.)
 Results differ from oneDNN's by ~1e-5 relative (the kernels round differently), far inside the parity
 tests' tolerances.
 
@@ -27,10 +32,12 @@ from torch import nn
 
 WINOGRAD_MIN_PIXELS = 32 * 32
 WINOGRAD_MIN_WORK = 2**18  # in_channels x pixels of one image
+THREADED_WINOGRAD_MIN_PIXELS = 64 * 64  # with two or more torch threads
+THREADED_WINOGRAD_MIN_CHANNELS = 512  # and no fewer out than in channels
 STRIP_ELEMENTS = 2**21  # in_channels x rows x width of one NNPACK call (8 MiB of input)
 MIN_STRIP_ROWS = 16  # each strip recomputes two halo rows
-GEMM_MAX_PIXELS = 16 * 16
-GEMM_MIN_CHANNELS = 512
+GEMM_MAX_PIXELS = 8 * 8
+GEMM_MIN_CHANNELS = 1024
 
 
 @functools.cache
@@ -97,9 +104,17 @@ class FastConv2d(nn.Conv2d):
         ):
             return None
         pixels = (height or x.shape[-2]) * (width or x.shape[-1])
+        threaded = torch.get_num_threads() > 1
         if (
             pixels >= WINOGRAD_MIN_PIXELS
             and self.in_channels * pixels >= WINOGRAD_MIN_WORK
+            and (
+                not threaded
+                or (
+                    pixels >= THREADED_WINOGRAD_MIN_PIXELS
+                    and self.out_channels >= self.in_channels >= THREADED_WINOGRAD_MIN_CHANNELS
+                )
+            )
             and nnpack_ready()
         ):
             return _winograd
