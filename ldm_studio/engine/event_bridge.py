@@ -34,8 +34,10 @@ def _worker(jobs: queue.SimpleQueue) -> None:
         try:
             job()
         finally:
+            del job  # an idle thread must not keep the last run's closure (and its model) alive
             _idle_workers.put(jobs)  # idle again before the consumer hears the work is over
             finished()
+            del finished
 
 
 def _start(job: Callable[[], None], finished: Callable[[], None]) -> None:

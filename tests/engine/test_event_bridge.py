@@ -1,6 +1,8 @@
 """Events from callback-style work arrive in order, errors cross over, and closing stops the work."""
 
+import gc
 import threading
+import weakref
 
 import pytest
 
@@ -71,3 +73,20 @@ def test_runs_one_after_another_share_a_helper_thread_and_overlapping_runs_get_t
 
     _, (inner_name, inner) = _drain(run_with_events(nested))
     assert inner_name == "ldm-studio-sampler" and inner != first[1]
+
+
+def test_an_idle_helper_thread_keeps_nothing_of_the_last_run_alive():
+    class Model:  # stands in for gigabytes of weights the work closed over
+        pass
+
+    model = Model()
+    alive = weakref.ref(model)
+
+    def work(emit, abandoned, model=model):
+        emit(type(model).__name__)
+        return "done"
+
+    assert _drain(run_with_events(work)) == (["Model"], "done")
+    del model, work
+    gc.collect()
+    assert alive() is None
