@@ -147,7 +147,7 @@ def describe_checkpoint(path: str | Path) -> str:
         ("prediction", f"{family.prediction}{_PREDICTION_NOTES[info.prediction_source]}"),
         ("modes", ", ".join(family.modes)),
         ("native size", f"{family.default_size[0]}x{family.default_size[1]}"),
-        ("guidance", f"CFG {family.default_cfg_scale:g}"),
+        ("guidance", f"CFG {family.default_cfg_scale:g}" if family.text else "none (no text encoder)"),
         *(
             (labels[part], f"{n / 1e6:.1f} M parameters, {info.dtypes[part]}")
             for part, n in info.parameters.items()

@@ -183,3 +183,4 @@ def test_describe_names_the_family_prediction_sizes_and_the_a1111_hash(files):
 def test_info_gives_the_guidance_scale_the_model_draws_best_at(files):
     assert "guidance:     CFG 7\n" in describe_checkpoint(files["sd1"])
     assert "guidance:     CFG 3\n" in describe_checkpoint(demo_model_path("txt2img"))
+    assert "guidance:     none (no text encoder)\n" in describe_checkpoint(demo_model_path("upscale"))
