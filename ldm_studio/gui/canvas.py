@@ -37,21 +37,18 @@ import os
 from dataclasses import replace
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRect, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent, QPixmap, QResizeEvent
 from PySide6.QtWidgets import QWidget
 
 from ldm_studio.gui import canvas_painter, image_io
 from ldm_studio.gui.canvas_input import MAX_BRUSH, MIN_BRUSH, CanvasInput
-from ldm_studio.gui.canvas_overlay import SharedMaskImage, overlay_color_table
+from ldm_studio.gui.canvas_overlay import MaskOverlay
 from ldm_studio.gui.canvas_view import View, centred, fitted
 from ldm_studio.gui.mask_brush import Brush
 from ldm_studio.gui.mask_document import MaskDocument
-from ldm_studio.gui.mask_feather import FeatherPreview
 from ldm_studio.gui.mask_rect import Rect
 from ldm_studio.gui.qt_images import array_to_qimage
-
-MESSAGE_MS = 5000
 
 
 class Canvas(QWidget):
@@ -75,23 +72,14 @@ class Canvas(QWidget):
         self._image: np.ndarray | None = None
         self._pixmap: QPixmap | None = None
         self._document = MaskDocument(0, 0)
-        self._feather = FeatherPreview(0, 0)
-        self._mask_layer: SharedMaskImage | None = None
-        self._feather_layer: SharedMaskImage | None = None
+        self._overlay = MaskOverlay()
         self._brush = Brush(size=40.0, hardness=1.0)
         self._view = View()
         self._auto_fit = True  # keep fitting on resize until the user zooms or pans
-        self._overlay_color = QColor(255, 48, 48)
-        self._overlay_opacity = 0.5
-        self._overlay_visible = True
-        self._feather_enabled = False
-        self._feather_blur, self._feather_grow = 4.0, 0
         self._preview: QImage | None = None
         self._preview_box: Rect | None = None
         self._outline_at: QPointF | None = None  # brush outline centre, widget coordinates
-        self._message, self._message_is_error = "", False
-        self._message_timer = QTimer(self, singleShot=True, interval=MESSAGE_MS)
-        self._message_timer.timeout.connect(self._hide_message)
+        self._banner = canvas_painter.Banner(self, self.update)
         self._input = CanvasInput(self)
 
     # -- image ----------------------------------------------------------------------------------
@@ -106,10 +94,7 @@ class Canvas(QWidget):
         self._pixmap = QPixmap.fromImage(array_to_qimage(self._image))
         height, width = image.shape[:2]
         self._document = MaskDocument(height, width)
-        self._feather = FeatherPreview(height, width)
-        table = overlay_color_table(self._overlay_color, self._overlay_opacity)
-        self._mask_layer = SharedMaskImage.over(self._document.mask, table)
-        self._feather_layer = SharedMaskImage.over(self._feather.array, table)
+        self._overlay.attach(self._document.mask)
         self._preview, self._preview_box = None, None
         self.fit_to_window()
         self.update()
@@ -165,19 +150,14 @@ class Canvas(QWidget):
         if self._image is None:
             self._show_message("Open an image before importing a mask", is_error=True)
             return False
+        height, width = self._document.mask.shape
         try:
-            mask = image_io.read_mask(path)
+            mask, notice = image_io.read_mask_sized(path, width, height)
         except image_io.ImageFileError as error:
             self._show_message(str(error), is_error=True)
             return False
-        height, width = self._document.mask.shape
-        if mask.shape != (height, width):
-            name = os.path.basename(os.fspath(path))
-            self._show_message(
-                f"{name} is {mask.shape[1]}×{mask.shape[0]}: scaled to the image's {width}×{height}",
-                is_error=False,
-            )
-            mask = image_io.resize_mask(mask, width, height)
+        if notice:
+            self._show_message(notice, is_error=False)
         self._mask_edited(self._document.replace(mask, "Import mask"))
         return True
 
@@ -238,43 +218,35 @@ class Canvas(QWidget):
     # -- overlay and previews -------------------------------------------------------------------
 
     def overlay_color(self) -> QColor:
-        return QColor(self._overlay_color)
+        return QColor(self._overlay.color)
 
     def overlay_opacity(self) -> float:
-        return self._overlay_opacity
+        return self._overlay.opacity
 
     def overlay_visible(self) -> bool:
-        return self._overlay_visible
+        return self._overlay.visible
 
     def set_overlay_color(self, color: QColor) -> None:
-        self._overlay_color = QColor(color)
-        self._refresh_color_table()
+        self._overlay.set_tint(color, self._overlay.opacity)
+        self._overlay_changed()
 
     def set_overlay_opacity(self, opacity: float) -> None:
-        self._overlay_opacity = float(min(max(opacity, 0.0), 1.0))
-        self._refresh_color_table()
+        self._overlay.set_tint(self._overlay.color, opacity)
+        self._overlay_changed()
 
     def set_overlay_visible(self, visible: bool) -> None:
-        self._overlay_visible = bool(visible)
-        self.update()
-        self.overlayChanged.emit()
-
-    def _refresh_color_table(self) -> None:
-        table = overlay_color_table(self._overlay_color, self._overlay_opacity)
-        for layer in (self._mask_layer, self._feather_layer):
-            if layer is not None:
-                layer.set_color_table(table)
-        self.update()
-        self.overlayChanged.emit()
+        self._overlay.visible = bool(visible)
+        self._overlay_changed()
 
     def feather_preview(self) -> tuple[float, int, bool]:
-        return self._feather_blur, self._feather_grow, self._feather_enabled
+        return self._overlay.feather_blur, self._overlay.feather_grow, self._overlay.feather_enabled
 
     def set_feather_preview(self, blur_px: float, grow_px: int, enabled: bool) -> None:
         """Show the mask after grow (negative: shrink) and blur, as the model will get it."""
-        self._feather_blur, self._feather_grow, self._feather_enabled = float(blur_px), int(grow_px), enabled
-        if enabled:
-            self._feather.recompute(self._document.mask, self._feather_blur, self._feather_grow)
+        self._overlay.set_feather(self._document.mask, blur_px, grow_px, enabled)
+        self._overlay_changed()
+
+    def _overlay_changed(self) -> None:
         self.update()
         self.overlayChanged.emit()
 
@@ -339,17 +311,11 @@ class Canvas(QWidget):
 
     def message(self) -> str:
         """The message the banner shows now ('' when none)."""
-        return self._message
+        return self._banner.text
 
     def _show_message(self, text: str, is_error: bool) -> None:
-        self._message, self._message_is_error = text, is_error
-        self._message_timer.start()
-        self.update()
+        self._banner.show(text, is_error)
         (self.errorOccurred if is_error else self.noticeOccurred).emit(text)
-
-    def _hide_message(self) -> None:
-        self._message = ""
-        self.update()
 
     # -- painting the mask ----------------------------------------------------------------------
 
@@ -364,9 +330,7 @@ class Canvas(QWidget):
     def _mask_region_changed(self, changed: Rect | None) -> None:
         if changed is None:
             return
-        if self._feather_enabled:
-            changed = self._feather.update(self._document.mask, changed) or changed
-        self._update_image_rect(changed)
+        self._update_image_rect(self._overlay.mask_changed(self._document.mask, changed))
 
     def _update_image_rect(self, rect: Rect | None) -> None:
         if rect is not None:
@@ -410,8 +374,7 @@ class Canvas(QWidget):
             if self._outline_at is not None:
                 radius = self._brush.radius() * self._view.zoom
                 canvas_painter.draw_brush_outline(painter, self._outline_at, radius)
-        if self._message:
-            canvas_painter.draw_banner(painter, self.rect(), self._message, self._message_is_error)
+        self._banner.draw(painter, self.rect())
         painter.end()
 
     def _paint_layers(self, painter: QPainter) -> None:
@@ -422,9 +385,9 @@ class Canvas(QWidget):
         # Smooth when shrinking; hard pixel edges from 2x up, so the user sees what they paint on.
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, view.zoom < 2.0)
         painter.drawPixmap(0, 0, self._pixmap)
-        layer = self._feather_layer if self._feather_enabled else self._mask_layer
-        if self._overlay_visible and layer is not None:
-            painter.drawImage(0, 0, layer.image)
+        overlay = self._overlay.shown()
+        if overlay is not None:
+            painter.drawImage(0, 0, overlay)
         if self._preview is not None and self._preview_box is not None:
             left, top, right, bottom = self._preview_box
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtGui import QColor, QImage, qRgba
 
+from ldm_studio.gui.mask_feather import FeatherPreview
+from ldm_studio.gui.mask_rect import Rect
+
 
 def overlay_color_table(color: QColor, opacity: float) -> list[int]:
     """Mask value i → the colour at alpha i * opacity (non-premultiplied, as Qt colour tables are)."""
@@ -39,3 +42,47 @@ class SharedMaskImage:
 
     def set_color_table(self, color_table: list[int]) -> None:
         self.image.setColorTable(color_table)
+
+
+class MaskOverlay:
+    """What the canvas tints over its image: the painted mask, or its feathered version (what the model
+    will get), in one colour and opacity, shown or hidden. The canvas repaints and tells listeners."""
+
+    def __init__(self) -> None:
+        self.color = QColor(255, 48, 48)
+        self.opacity = 0.5
+        self.visible = True
+        self.feather_enabled = False
+        self.feather_blur, self.feather_grow = 4.0, 0
+        self._feather = FeatherPreview(0, 0)
+        self._layers: tuple[SharedMaskImage, SharedMaskImage] | None = None  # plain, feathered
+
+    def attach(self, mask: np.ndarray) -> None:
+        """Show `mask`: the document's own array, which must not be reallocated while it is shown."""
+        height, width = mask.shape
+        self._feather = FeatherPreview(height, width)
+        table = overlay_color_table(self.color, self.opacity)
+        self._layers = (SharedMaskImage.over(mask, table), SharedMaskImage.over(self._feather.array, table))
+
+    def set_tint(self, color: QColor, opacity: float) -> None:
+        self.color, self.opacity = QColor(color), float(min(max(opacity, 0.0), 1.0))
+        table = overlay_color_table(self.color, self.opacity)
+        for layer in self._layers or ():
+            layer.set_color_table(table)
+
+    def set_feather(self, mask: np.ndarray, blur_px: float, grow_px: int, enabled: bool) -> None:
+        self.feather_blur, self.feather_grow, self.feather_enabled = float(blur_px), int(grow_px), enabled
+        if enabled:
+            self._feather.recompute(mask, self.feather_blur, self.feather_grow)
+
+    def mask_changed(self, mask: np.ndarray, changed: Rect) -> Rect:
+        """The image region to repaint after `changed` of the mask changed (wider when feathered)."""
+        if self.feather_enabled:
+            return self._feather.update(mask, changed) or changed
+        return changed
+
+    def shown(self) -> QImage | None:
+        """The layer to draw over the image, or None when hidden."""
+        if not self.visible or self._layers is None:
+            return None
+        return self._layers[1 if self.feather_enabled else 0].image

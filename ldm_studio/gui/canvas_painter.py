@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRect, QRectF, Qt
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, QPointF, QRect, QRectF, Qt, QTimer
 from PySide6.QtGui import QColor, QPainter, QPen
 
 BACKGROUND = QColor(48, 48, 52)
 BANNER_MARGIN = 8
+MESSAGE_MS = 5000
+
+
+class Banner:
+    """The message the canvas shows over its top for MESSAGE_MS; `repaint` is called when it changes."""
+
+    def __init__(self, parent: QObject, repaint: Callable[[], None]) -> None:
+        self.text, self.is_error = "", False
+        self._repaint = repaint
+        self._timer = QTimer(parent, singleShot=True, interval=MESSAGE_MS)
+        self._timer.timeout.connect(lambda: self.show(""))
+
+    def show(self, text: str, is_error: bool = False) -> None:
+        self.text, self.is_error = text, is_error
+        if text:
+            self._timer.start()
+        self._repaint()
+
+    def draw(self, painter: QPainter, rect: QRect) -> None:
+        if self.text:
+            draw_banner(painter, rect, self.text, self.is_error)
 
 
 def draw_brush_outline(painter: QPainter, centre: QPointF, radius: float) -> None:

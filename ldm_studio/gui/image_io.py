@@ -63,6 +63,16 @@ def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
     return np.asarray(image.convert("L"), dtype=np.uint8).copy()
 
 
+def read_mask_sized(path: str | os.PathLike[str], width: int, height: int) -> tuple[np.ndarray, str]:
+    """A mask file scaled to width x height when it is another size, and a notice saying so ('' if not)."""
+    mask = read_mask(path)
+    if mask.shape == (height, width):
+        return mask, ""
+    name = os.path.basename(os.fspath(path))
+    notice = f"{name} is {mask.shape[1]}×{mask.shape[0]}: scaled to the image's {width}×{height}"
+    return resize_mask(mask, width, height), notice
+
+
 def resize_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
     """Scale a mask to width x height (bilinear when enlarging, area-averaged when shrinking)."""
     return np.asarray(
