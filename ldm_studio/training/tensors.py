@@ -8,8 +8,11 @@ import torch
 
 def to_model_range(images: np.ndarray) -> torch.Tensor:
     """(N, H, W, 3) uint8 -> (N, 3, H, W) float32 in [-1, 1]."""
-    # np.require copies only a read-only array (PIL's), which torch.from_numpy warns about.
-    return torch.from_numpy(np.require(images, requirements="W")).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    # np.require copies only a read-only array (PIL's), which torch.from_numpy warns about. Contiguous:
+    # the permuted view is channels-last, which every layer after it would keep, and torch 2.13's
+    # channels-last GroupNorm backward crashes on two threads (tests/training/test_sr_autoencoder.py).
+    pixels = torch.from_numpy(np.require(images, requirements="W")).permute(0, 3, 1, 2)
+    return pixels.contiguous().float() / 127.5 - 1.0
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
