@@ -41,13 +41,15 @@ def text_contexts(model, prompt: str, negative: str, batch: int) -> tuple[torch.
     if encoder is None:
         return None
     recent = _recent.setdefault(encoder, OrderedDict())
-    key = (prompt, negative, next(encoder.parameters()).dtype, next(encoder.parameters()).device)
-    if key in recent and torch.is_inference_mode_enabled():
+    weight = next(encoder.parameters())
+    key = (prompt, negative, weight.dtype, weight.device)
+    keep = torch.is_inference_mode_enabled()  # tensors made with gradients on belong to their caller
+    if keep and key in recent:
         recent.move_to_end(key)
         cond, uncond = recent[key]
     else:
         cond, uncond = encode_prompt_pair(encoder, model.tokenizer, prompt, negative)
-        if torch.is_inference_mode_enabled():  # tensors made with gradients on belong to their caller
+        if keep:
             recent[key] = cond, uncond
             while len(recent) > _RECENT_PROMPTS:
                 recent.popitem(last=False)

@@ -12,18 +12,9 @@ import torch
 from safetensors import safe_open
 
 from ldm_studio.engine.checkpoint_files import read_safetensors_header
-from ldm_studio.engine.checkpoint_shapes import TEXT_PREFIX, UNET_PREFIX, VAE_PREFIX
+from ldm_studio.engine.checkpoint_shapes import TEXT_PREFIX, UNET_PREFIX
 from ldm_studio.engine.nets.configs import TextEncoderConfig
 from ldm_studio.engine.nets.text import text_state_dict_from_checkpoint
-
-__all__ = [
-    "TEXT_PREFIX",
-    "UNET_PREFIX",
-    "VAE_PREFIX",
-    "exported_part",
-    "exported_text",
-    "is_exported_checkpoint",
-]
 
 
 def exported_part(path: Path, prefix: str) -> dict[str, torch.Tensor]:

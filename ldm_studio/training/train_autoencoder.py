@@ -22,12 +22,13 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from ldm_studio.engine.checkpoint_shapes import VAE_PREFIX
 from ldm_studio.engine.nets.autoencoder import Autoencoder
 from ldm_studio.engine.nets.configs import AutoencoderConfig
 from ldm_studio.training.common import base_arguments, step_generator, step_rng, train_loop
 from ldm_studio.training.crops import pool_crops, render_pool
 from ldm_studio.training.dataset import random_scene, render_scene
-from ldm_studio.training.from_export import VAE_PREFIX, exported_part, is_exported_checkpoint
+from ldm_studio.training.from_export import exported_part, is_exported_checkpoint
 from ldm_studio.training.sr_autoencoder import (
     confine_branch_outputs,
     keep_branch_pairs,

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ldm_studio.engine.checkpoint_shapes import UNET_PREFIX
 from ldm_studio.engine.nets.configs import TextEncoderConfig, UNetConfig
 from ldm_studio.engine.nets.text import TextEncoder
 from ldm_studio.engine.nets.unet import UNetModel
@@ -32,7 +33,7 @@ from ldm_studio.engine.tokenizer import load_tokenizer
 from ldm_studio.training.common import CHECKPOINT, base_arguments, step_generator, step_rng, train_loop
 from ldm_studio.training.dataset import caption, held_out_scenes, object_coverage
 from ldm_studio.training.ema import add_ema
-from ldm_studio.training.from_export import UNET_PREFIX, exported_part, exported_text
+from ldm_studio.training.from_export import exported_part, exported_text
 from ldm_studio.training.latents import cached_latents
 from ldm_studio.training.text_alignment import AttributeHead, attribute_accuracy, pretrain_text_encoder
 

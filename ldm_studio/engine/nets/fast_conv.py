@@ -104,23 +104,21 @@ class FastConv2d(nn.Conv2d):
         ):
             return None
         pixels = (height or x.shape[-2]) * (width or x.shape[-1])
-        threaded = torch.get_num_threads() > 1
-        if (
-            pixels >= WINOGRAD_MIN_PIXELS
-            and self.in_channels * pixels >= WINOGRAD_MIN_WORK
-            and (
-                not threaded
-                or (
-                    pixels >= THREADED_WINOGRAD_MIN_PIXELS
-                    and self.out_channels >= self.in_channels >= THREADED_WINOGRAD_MIN_CHANNELS
-                )
-            )
-            and nnpack_ready()
-        ):
+        if self._winograd_pays(pixels) and nnpack_ready():
             return _winograd
         if pixels <= GEMM_MAX_PIXELS and self.in_channels >= GEMM_MIN_CHANNELS:
             return _gemm
         return None
+
+    def _winograd_pays(self, pixels: int) -> bool:
+        if pixels < WINOGRAD_MIN_PIXELS or self.in_channels * pixels < WINOGRAD_MIN_WORK:
+            return False
+        if torch.get_num_threads() == 1:
+            return True
+        return (
+            pixels >= THREADED_WINOGRAD_MIN_PIXELS
+            and self.out_channels >= self.in_channels >= THREADED_WINOGRAD_MIN_CHANNELS
+        )
 
     def strip_wise(self, x: torch.Tensor, height: int | None = None, width: int | None = None) -> bool:
         """Whether an input like `x` (of `height` x `width`) takes the strip-wise Winograd path, so a caller
