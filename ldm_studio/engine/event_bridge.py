@@ -61,9 +61,11 @@ def run_with_events(
     events: queue.SimpleQueue = queue.SimpleQueue()
     abandoned = threading.Event()
     outcome: dict[str, Any] = {}
+    threads = torch.get_num_threads()  # the caller's: an older helper thread may still run with another
 
     def job() -> None:
         try:
+            torch.set_num_threads(threads)
             with torch.inference_mode():
                 outcome["value"] = work(events.put, abandoned)
         except BaseException as exc:  # handed to the consumer thread, which re-raises it
