@@ -37,7 +37,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--model", default="", help="checkpoint file (default: the bundled demo model)")
     group.add_argument("--vae", default=None, help="a separate VAE file replacing the checkpoint's")
-    group.add_argument("--prediction", choices=("eps", "v"), default=None, help="override eps/v detection")
+    group.add_argument("--prediction", choices=("eps", "v", "x0"), default=None, help="override detection")
     group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     group.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
 

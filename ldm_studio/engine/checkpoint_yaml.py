@@ -50,7 +50,8 @@ def config_from_yaml(path: Path) -> dict[str, Any]:
         params = document["model"]["params"]
     except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError):
         raise CheckpointError(f"{path.name} is not an LDM config: it has no model.params section") from None
-    config: dict[str, Any] = {"prediction": "v" if params.get("parameterization") == "v" else "eps"}
+    parameterization = params.get("parameterization", "eps")
+    config: dict[str, Any] = {"prediction": parameterization if parameterization in ("v", "x0") else "eps"}
     for key in ("linear_start", "linear_end", "timesteps"):
         if key in params:
             config[key] = params[key]

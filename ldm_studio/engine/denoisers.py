@@ -15,13 +15,13 @@ from dataclasses import dataclass
 
 import torch
 
+from .families import PREDICTIONS
 from .schedules import DiscreteSchedule
 
 # unet(x, t, context=None, y=None) -> ε or v, with t a float tensor [B] of (fractional) timesteps.
 UNet = Callable[..., torch.Tensor]
 ModelDenoiser = Callable[[torch.Tensor, float, "Conditioning"], torch.Tensor]
 Denoise = Callable[[torch.Tensor, float], torch.Tensor]
-PREDICTIONS = ("eps", "v")
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,7 +54,7 @@ def batch_conditionings(first: Conditioning, second: Conditioning) -> Conditioni
 def make_denoiser(
     unet: UNet, schedule: DiscreteSchedule, prediction: str, *, quantize_t: bool = False
 ) -> ModelDenoiser:
-    """D(x, σ, cond) for an ε- or v-predicting UNet trained on `schedule`.
+    """D(x, σ, cond) for an ε-, v- or x0-predicting UNet trained on `schedule`.
 
     The UNet sees x·c_in with c_in = 1/sqrt(σ²+1) (the variance-preserving latent) and t from σ.
     `quantize_t` rounds t to the nearest training step, as diffusers' DPM-Solver does with Karras
@@ -72,6 +72,8 @@ def make_denoiser(
         out = unet(model_in, t, context=cond.context, y=cond.y)
         if prediction == "eps":
             return x - sigma * out
+        if prediction == "x0":
+            return out
         return x * c_in**2 - (sigma * c_in) * out
 
     return denoise

@@ -12,7 +12,7 @@ the bundled demo models, and any model whose shapes do not tell enough, describe
      "unet": {UNetConfig fields},          # each part: fields left out come from the detected family
      "vae": {AutoencoderConfig fields},    #   (or, when no family is detected, from the file's shapes)
      "text": {TextEncoderConfig fields} or null,   # null: no text encoder
-     "prediction": "eps" | "v",
+     "prediction": "eps" | "v" | "x0",
      "conditioning": "crossattn" | "hybrid" | "concat",
      "linear_start": 0.00085, "linear_end": 0.012, "timesteps": 1000,
      "default_size": [w, h],
@@ -38,7 +38,8 @@ from .nets.configs import AutoencoderConfig, TextEncoderConfig, UNetConfig, from
 from .requests import MODES
 
 METADATA_KEY = "ldm_studio_config"
-PREDICTIONS = ("eps", "v")
+# x0: the UNet predicts the clean latent itself (CompVis "x0" parameterization, diffusers' "sample").
+PREDICTIONS = ("eps", "v", "x0")
 CONDITIONINGS = ("crossattn", "hybrid", "concat")
 MAX_CFG_SCALE = 50.0  # as far as the GUI's guidance field goes
 
@@ -52,7 +53,7 @@ class Family:
     unet: UNetConfig
     vae: AutoencoderConfig
     text: TextEncoderConfig | None  # None: no text conditioning
-    prediction: Literal["eps", "v"]
+    prediction: Literal["eps", "v", "x0"]
     # crossattn: text context only; hybrid: context + channels concatenated to the latent (9-channel
     # inpainting: mask and masked-image latent; x4: the noised low-res image, plus `y` = noise level);
     # concat: channels only (CompVis LDM super-resolution and inpainting).

@@ -43,7 +43,7 @@ class GenerationRequest:
     noise_level: int = 20  # upscale: noise augmentation of the low-resolution input
     eta: float = 0.0  # ddim: 0 = deterministic
     preview_interval: int = 1  # a Preview every k steps; 0 = none
-    prediction: str | None = None  # "eps" / "v" override; None = detect
+    prediction: str | None = None  # "eps" / "v" / "x0" override; None = detect
     vae: str | None = None  # optional separate VAE file
     device: str = "auto"
     precision: str = "auto"

@@ -114,6 +114,9 @@ def test_a_yaml_beside_the_file_decides_eps_or_v(tmp_path):
     v_path = write_tiny_checkpoint(tmp_path / "v.ckpt", "sd2-v", fmt="ckpt")
     (tmp_path / "v.yaml").write_text(V_YAML.replace('parameterization: "v"', ""))
     assert inspect_checkpoint(v_path).prediction == "eps"
+    # CompVis' third parameterization: the UNet predicts the clean latent.
+    (tmp_path / "v.yaml").write_text(V_YAML.replace('parameterization: "v"', 'parameterization: "x0"'))
+    assert inspect_checkpoint(v_path).prediction == "x0"
 
 
 def test_the_yaml_unet_config_is_used_as_written(tmp_path):

@@ -24,7 +24,7 @@ class RecordingUNet:
         return self.respond(x, t, context)
 
 
-def test_a_perfect_eps_or_v_model_recovers_the_clean_latent():
+def test_a_perfect_eps_v_or_x0_model_recovers_the_clean_latent():
     x0 = torch.randn(2, 4, 3, 3, generator=torch.Generator().manual_seed(0))
     noise = torch.randn(2, 4, 3, 3, generator=torch.Generator().manual_seed(1))
     sigma = 3.7
@@ -34,6 +34,10 @@ def test_a_perfect_eps_or_v_model_recovers_the_clean_latent():
     v_model = make_denoiser(lambda x, t, **_: alpha * noise - sigma_vp * x0, SCHEDULE, "v")
     torch.testing.assert_close(eps_model(x, sigma, Conditioning(None)), x0)
     torch.testing.assert_close(v_model(x, sigma, Conditioning(None)), x0)
+    x0_model = make_denoiser(lambda x, t, **_: x0, SCHEDULE, "x0")
+    torch.testing.assert_close(x0_model(x, sigma, Conditioning(None)), x0)
+    with pytest.raises(ValueError, match="eps, v, x0|'eps', 'v', 'x0'"):
+        make_denoiser(lambda x, t, **_: x0, SCHEDULE, "sample")
 
 
 def test_unet_sees_the_variance_preserving_input_and_the_timestep_of_sigma():

@@ -37,8 +37,9 @@ def test_sd2_switches_between_its_eps_and_v_entries_with_the_prediction():
     assert as_v.unet == tiny.unet  # the file's own widths stay
     assert with_prediction(as_v, "eps").name == "sd2"
     assert with_prediction(tiny_family("sd1"), "v").name == "sd1"  # other families just change prediction
-    with pytest.raises(ValueError, match="eps, v"):
-        with_prediction(tiny, "x0")
+    assert with_prediction(tiny_family("sd1"), "x0").prediction == "x0"
+    with pytest.raises(ValueError, match="eps, v, x0"):
+        with_prediction(tiny, "sample")
 
 
 def test_a_family_written_as_json_reads_back_identically():
@@ -81,7 +82,7 @@ def test_config_fields_override_one_by_one():
     [
         ({"famly": "x"}, "famly"),
         ({"unet": {"model_chanels": 32}}, "model_chanels"),
-        ({"prediction": "x0"}, "prediction"),
+        ({"prediction": "sample"}, "prediction"),
         ({"modes": ["paint"]}, "modes"),
         ({"vae": None}, "vae"),
         ({"default_cfg_scale": 80}, "default_cfg_scale"),
