@@ -85,7 +85,7 @@ def diffusion_loss(
     offset_noise: float = OFFSET_NOISE,
     pixel_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """One denoising loss: noise x0 to a random t, predict ε (or v), min-SNR weighted mean squared error.
+    """One denoising loss: noise x0 to a random t, predict ε (or v, or x0), min-SNR weighted squared error.
 
     `x0_floor` adds 1 to the min-SNR weight of the x0 error, so the noisiest steps count too;
     `high_noise_fraction` of the batch takes its t from the top 30 % of the schedule; `pixel_weight`
@@ -108,6 +108,8 @@ def diffusion_loss(
     # The ε error is sqrt(SNR) x the x0 error and the v error sqrt(SNR + 1) x: weights in x0 terms.
     if prediction == "eps":
         target, weight = noise, x0_weight / snr
+    elif prediction == "x0":
+        target, weight = x0, x0_weight
     else:
         target, weight = ab.sqrt() * noise - (1 - ab).sqrt() * x0, x0_weight / (snr + 1)
     error = (out - target).square()

@@ -1,12 +1,17 @@
 """Train the demo ×4 upscaler: a latent UNet conditioned on the low-res image, SD x4-upscaler style.
 
     python -m ldm_studio.training.train_upscaler --out runs/upscaler \\
-        --autoencoder runs/ae-decoder/autoencoder.safetensors
+        --autoencoder runs/upscaler-decoder/autoencoder.safetensors --ema 0.995
 
 The UNet sees [noisy latent (4), noise-augmented low-res image (3)] at the low-res size and the
-augmentation level as a class label (`label_emb`, 0-999); it predicts v on the x4 upscaler's schedule
-(linear 1e-4 → 0.02). It has no text encoder. Trained on 64-pixel crops of 512-pixel renders, whose
-4× box-downsampled 16-pixel crops are crops of what the text-to-image model draws at 128².
+augmentation level as a class label (`label_emb`, 0-999), on the x4 upscaler's schedule (linear
+1e-4 → 0.02). It has no text encoder. Trained on 128-pixel crops of 512-pixel renders, whose 4×
+box-downsampled 32-pixel crops are crops of what the text-to-image model draws at 128².
+
+With the upscaler's own autoencoder (train_upscaler_decoder), whose latent is the low-res image, the
+UNet predicts x0 and starts as a pass-through of its low-res input (`sr_unet`): it learns to undo the
+noise augmentation. Half of each batch takes its augmentation level from [0, 50], where the app's
+default (20) lies; the other half from the x4 upscaler's full [0, 350].
 """
 
 from __future__ import annotations
@@ -17,12 +22,12 @@ import numpy as np
 import torch
 
 from ldm_studio.engine.nets.configs import UNetConfig
-from ldm_studio.engine.nets.unet import UNetModel
 from ldm_studio.engine.schedules import linear_schedule
 from ldm_studio.training.common import base_arguments, step_generator, step_rng, train_loop
 from ldm_studio.training.crops import box_downsample, pool_crops, render_pool
 from ldm_studio.training.ema import add_ema
 from ldm_studio.training.latents import encode_images
+from ldm_studio.training.sr_unet import freeze_routing, passthrough_unet
 from ldm_studio.training.tensors import to_model_range
 from ldm_studio.training.train_autoencoder import load_weights
 from ldm_studio.training.train_txt2img import diffusion_loss
@@ -42,7 +47,9 @@ UNET = UNetConfig(
 )
 LINEAR_START, LINEAR_END, TIMESTEPS = 0.0001, 0.02, 1000
 MAX_NOISE_LEVEL = 350  # as the x4 upscaler: augmentation levels drawn from [0, 350]
-HIGH_RES, FACTOR = 64, 4  # crops: the upscaler only needs a local view
+LOW_NOISE_LEVEL = 50  # half of each batch at or below this: the levels the app samples at
+PREDICTION = "x0"
+HIGH_RES, FACTOR = 128, 4  # crops: 32² latents, so GroupNorm sees image-like statistics
 RENDERS = 200
 CACHE = "pairs.pt"
 
@@ -60,7 +67,7 @@ def make_pairs(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = base_arguments(__doc__.splitlines()[0], steps=500, batch=16, lr=1e-3)
+    parser = base_arguments(__doc__.splitlines()[0], steps=1500, batch=8, lr=5e-4)
     parser.add_argument("--autoencoder", type=Path, required=True, help="frozen autoencoder weights")
     parser.add_argument("--pairs", type=int, default=1000, help="training crops (encoded once)")
     parser.add_argument("--ema", type=float, default=0.0, help="EMA decay of the exported weights (0: off)")
@@ -76,7 +83,8 @@ def main(argv: list[str] | None = None) -> None:
     scale_factor = float(1 / latents.std())  # unit-variance latents, as for the text-to-image model
     latents, low = (latents * scale_factor).to(args.device), low.to(args.device)
     torch.manual_seed(args.seed)
-    unet = UNetModel(UNET).to(args.device)
+    unet = passthrough_unet(UNET, scale_factor).to(args.device)
+    freeze_routing(unet)
     alphas_cumprod = linear_schedule(LINEAR_START, LINEAR_END, TIMESTEPS).alphas_cumprod.float()
     low_res_alphas = alphas_cumprod  # the x4 upscaler augments its input on the same linear schedule
     optimizer = torch.optim.Adam(unet.parameters(), lr=args.lr, betas=(0.9, 0.99))
@@ -85,13 +93,16 @@ def main(argv: list[str] | None = None) -> None:
         picks = step_rng(args.seed, step).integers(len(latents), size=args.batch)
         generator = step_generator(args.seed, step)
         levels = torch.randint(0, MAX_NOISE_LEVEL + 1, (args.batch,), generator=generator)
+        calm = args.batch // 2
+        levels[:calm] = torch.randint(0, LOW_NOISE_LEVEL + 1, (calm,), generator=generator)
         ab = low_res_alphas[levels].view(-1, 1, 1, 1).to(args.device)
         clean = low[picks]
         noise = torch.randn(clean.shape, generator=generator).to(args.device)
         augmented = ab.sqrt() * clean + (1 - ab).sqrt() * noise
         levels = levels.to(args.device)
+        target = latents[picks]
         loss = diffusion_loss(
-            unet, latents[picks], None, alphas_cumprod, generator, concat=augmented, y=levels, prediction="v"
+            unet, target, None, alphas_cumprod, generator, concat=augmented, y=levels, prediction=PREDICTION
         )
         return {"loss": loss}
 

@@ -36,7 +36,7 @@ def test_a_perfect_eps_v_or_x0_model_recovers_the_clean_latent():
     torch.testing.assert_close(v_model(x, sigma, Conditioning(None)), x0)
     x0_model = make_denoiser(lambda x, t, **_: x0, SCHEDULE, "x0")
     torch.testing.assert_close(x0_model(x, sigma, Conditioning(None)), x0)
-    with pytest.raises(ValueError, match="eps, v, x0|'eps', 'v', 'x0'"):
+    with pytest.raises(ValueError, match="'eps', 'v', 'x0'"):
         make_denoiser(lambda x, t, **_: x0, SCHEDULE, "sample")
 
 
