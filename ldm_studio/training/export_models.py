@@ -117,10 +117,9 @@ def export_txt2img(run: Path, autoencoder: dict, out: Path) -> Path:
 
 def export_upscaler(run: Path, autoencoder: dict, out: Path) -> Path:
     state = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=True)
-    latents, _ = torch.load(run / train_upscaler.CACHE)
     path = out / UPSCALER_FILE
     parts = {UNET_PREFIX: _trained(state, "unet"), VAE_PREFIX: autoencoder}
-    write_checkpoint(path, upscaler_family(float(1 / latents.std())), parts)
+    write_checkpoint(path, upscaler_family(train_upscaler.run_scale_factor(run)), parts)
     return path
 
 

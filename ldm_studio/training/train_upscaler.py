@@ -23,7 +23,7 @@ import torch
 
 from ldm_studio.engine.nets.configs import UNetConfig
 from ldm_studio.engine.schedules import linear_schedule
-from ldm_studio.training.common import base_arguments, step_generator, step_rng, train_loop
+from ldm_studio.training.common import CHECKPOINT, base_arguments, step_generator, step_rng, train_loop
 from ldm_studio.training.crops import box_downsample, pool_crops, render_pool
 from ldm_studio.training.ema import add_ema
 from ldm_studio.training.latents import encode_images
@@ -52,15 +52,24 @@ PREDICTION = "x0"
 HIGH_RES, FACTOR = 128, 4  # crops: 32² latents, so GroupNorm sees image-like statistics
 RENDERS = 200
 CACHE = "pairs.pt"
+SCALE_FILE = "scale_factor.txt"
+
+
+def run_scale_factor(run: Path) -> float:
+    """The latent scale factor a run trained with (older runs: 1 / std of its cached latents)."""
+    if (run / SCALE_FILE).exists():
+        return float((run / SCALE_FILE).read_text())
+    latents, _ = torch.load(run / CACHE)
+    return float(1 / latents.std())
 
 
 def make_pairs(
-    count: int, seed: int, autoencoder: Path, device: str = "cpu"
+    count: int, seed: int, autoencoder: Path, device: str = "cpu", crop: int = HIGH_RES
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(latents of high-res crops, their 4× smaller low-res crops in [-1, 1])."""
+    """(latents of high-res crops, their 4× smaller low-res crops in [-1, 1]); crop 512: whole renders."""
     rng = step_rng(seed, 0, stream=9)
     scenes, renders = render_pool(RENDERS, rng)
-    high = pool_crops(scenes, renders, count, rng, HIGH_RES)
+    high = pool_crops(scenes, renders, count, rng, crop)
     low = box_downsample(high, FACTOR)
     latents = encode_images(load_weights(autoencoder).eval(), high, device)
     return latents, to_model_range(low.round().astype(np.uint8))
@@ -71,6 +80,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--autoencoder", type=Path, required=True, help="frozen autoencoder weights")
     parser.add_argument("--pairs", type=int, default=1000, help="training crops (encoded once)")
     parser.add_argument("--ema", type=float, default=0.0, help="EMA decay of the exported weights (0: off)")
+    parser.add_argument("--crop", type=int, default=HIGH_RES, help="high-res crop side (512: whole renders)")
+    # Crops normalise a little unlike whole images (GroupNorm): a last stage on whole images mends that.
+    parser.add_argument("--init-unet", type=Path, help="start from this train_upscaler run (its EMA weights)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -78,12 +90,18 @@ def main(argv: list[str] | None = None) -> None:
     if cache.exists():
         latents, low = torch.load(cache)
     else:
-        latents, low = make_pairs(args.pairs, args.seed, args.autoencoder, args.device)
+        latents, low = make_pairs(args.pairs, args.seed, args.autoencoder, args.device, args.crop)
         torch.save((latents, low), cache)
-    scale_factor = float(1 / latents.std())  # unit-variance latents, as for the text-to-image model
+    # Unit-variance latents, as for the text-to-image model; a later stage keeps its first stage's.
+    scale_factor = run_scale_factor(args.init_unet) if args.init_unet else float(1 / latents.std())
+    (args.out / SCALE_FILE).write_text(f"{scale_factor!r}\n")
     latents, low = (latents * scale_factor).to(args.device), low.to(args.device)
     torch.manual_seed(args.seed)
-    unet = passthrough_unet(UNET, scale_factor).to(args.device)
+    unet = passthrough_unet(UNET, scale_factor)
+    if args.init_unet:
+        state = torch.load(args.init_unet / CHECKPOINT, map_location="cpu", weights_only=True)
+        unet.load_state_dict(state.get("ema_unet", state["unet"]))
+    unet.to(args.device)
     freeze_routing(unet)
     alphas_cumprod = linear_schedule(LINEAR_START, LINEAR_END, TIMESTEPS).alphas_cumprod.float()
     low_res_alphas = alphas_cumprod  # the x4 upscaler augments its input on the same linear schedule
