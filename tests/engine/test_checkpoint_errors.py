@@ -130,8 +130,8 @@ def test_a_missing_file_is_named(tmp_path):
 def test_an_unknown_prediction_override_is_refused(tmp_path, sd1_bytes):
     path = tmp_path / "m.safetensors"
     path.write_bytes(sd1_bytes)
-    with pytest.raises(CheckpointError, match="eps, v"):
-        inspect_checkpoint(path, prediction="x0")
+    with pytest.raises(CheckpointError, match="eps, v, x0"):
+        inspect_checkpoint(path, prediction="sample")
 
 
 def test_the_header_is_checked_against_the_tensor_sizes(tmp_path, sd1_bytes):

@@ -25,7 +25,7 @@ UPSCALER = demo_model_path("upscale")
 pytestmark = pytest.mark.skipif(
     not (TXT2IMG.exists() and UPSCALER.exists()), reason="the demo models are not in resources/models"
 )
-# The shipped weights had about four hours of a 2-core CPU (docs/TRAINING.md) and still miss one target.
+# The shipped weights had about six hours of a 2-core CPU (docs/TRAINING.md) and still miss one target.
 # Strict: once retrained to spec it passes, and pytest then reports the stale mark as a failure, so it
 # cannot outlive the problem.
 INPAINT_COLOUR_SHARE = 0.75  # measured 15 of 16 (94 %) at the model's CFG 3; 12 of 16 at CFG 7
@@ -93,11 +93,12 @@ def test_held_out_captions_give_the_asked_object_colour(held_out_generations):
 
 
 @pytest.mark.slow
-# Bounded by the autoencoder: its own reconstruction of these 512² images reaches 31.7 dB, below bicubic.
-@UNDERTRAINED  # measured 28.7 dB against bicubic's 37.4 dB
+# Measured on these 8: 37.9 dB against bicubic's 38.8 dB (the decoder alone, from the true latent: 39.1
+# dB). On the first two alone, which this test used to read, 37.6 against 37.4: too few to judge by.
+@UNDERTRAINED
 def test_upscaler_beats_bicubic_on_held_out_images(upscaler):
     ours, bicubic = [], []
-    for scene in held_out_scenes(per_triple=1, seed=7)[:2]:
+    for scene in held_out_scenes(per_triple=1, seed=7)[:8]:
         # The low-res input is the truth 4x box-downsampled, as super-resolution benchmarks degrade it.
         truth = render_scene(scene, 512)
         low = box_downsample(truth[None])[0].round().astype(np.uint8)
