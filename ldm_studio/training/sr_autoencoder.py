@@ -155,13 +155,14 @@ def upsampling_autoencoder(config: AutoencoderConfig) -> Autoencoder:
     return model
 
 
-def confine_branch_outputs(model: Autoencoder) -> None:
-    """Let the residual branches write only into the colour channels: a branch that wrote into the
-    constant or the unused channels would make the later norms' statistics depend on the image again.
-    (Gradient hooks: Adam then never moves the other rows of each last conv, which start at zero.)"""
+def confine_branch_outputs(model: Autoencoder, blocks: list[ResnetBlock] | None = None) -> None:
+    """Let the residual branches (of `blocks`, default all the decoder's) write only into the colour
+    channels: a branch that wrote into the constant or the unused channels would make the later norms'
+    statistics depend on the image again. (Gradient hooks: Adam then never moves the other rows of each
+    last conv, which start at zero.)"""
     keep = torch.zeros(model.decoder.conv_in.out_channels, dtype=torch.bool)
     keep[list(COLOUR_CHANNELS)] = True
-    for block in _resnet_blocks(model.decoder):
+    for block in _resnet_blocks(model.decoder) if blocks is None else blocks:
         block.conv2.weight.register_hook(lambda g: g * keep.view(-1, 1, 1, 1).to(g.dtype))
         block.conv2.bias.register_hook(lambda g: g * keep.to(g.dtype))
 

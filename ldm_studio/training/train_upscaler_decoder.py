@@ -20,7 +20,12 @@ from ldm_studio.engine.nets.autoencoder import Autoencoder
 from ldm_studio.engine.nets.vae_blocks import ResnetBlock
 from ldm_studio.training.common import base_arguments, step_rng, train_loop
 from ldm_studio.training.crops import box_downsample, pool_crops, render_pool
-from ldm_studio.training.sr_autoencoder import COLOUR_CHANNELS, keep_branch_pairs, upsampling_autoencoder
+from ldm_studio.training.sr_autoencoder import (
+    COLOUR_CHANNELS,
+    confine_branch_outputs,
+    keep_branch_pairs,
+    upsampling_autoencoder,
+)
 from ldm_studio.training.tensors import to_model_range
 from ldm_studio.training.train_autoencoder import AUTOENCODER, UPSCALER_POOL, WEIGHTS, save_weights
 
@@ -54,15 +59,11 @@ def trained_blocks(model: Autoencoder) -> list[ResnetBlock]:
 def prepare(model: Autoencoder) -> list[torch.nn.Parameter]:
     """Freeze all but the trained blocks' branches; their last convs write only the colour channels."""
     model.requires_grad_(False)
-    keep = torch.zeros(model.decoder.conv_in.out_channels, dtype=torch.bool)
-    keep[list(COLOUR_CHANNELS)] = True
-    params = []
-    for block in trained_blocks(model):
+    blocks = trained_blocks(model)
+    for block in blocks:
         block.requires_grad_(True)
-        block.conv2.weight.register_hook(lambda g: g * keep.view(-1, 1, 1, 1).to(g.dtype))
-        block.conv2.bias.register_hook(lambda g: g * keep.to(g.dtype))
-        params += list(block.parameters())
-    return params
+    confine_branch_outputs(model, blocks)
+    return [p for block in blocks for p in block.parameters()]
 
 
 def half_resolution_loss(model: Autoencoder, crops: np.ndarray) -> dict[str, torch.Tensor]:
