@@ -16,16 +16,21 @@ default (20) lies; the other half from the x4 upscaler's full [0, 350].
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ldm_studio.engine.checkpoint_files import read_safetensors_header
+from ldm_studio.engine.checkpoint_shapes import UNET_PREFIX
+from ldm_studio.engine.families import METADATA_KEY
 from ldm_studio.engine.nets.configs import UNetConfig
 from ldm_studio.engine.schedules import linear_schedule
 from ldm_studio.training.common import CHECKPOINT, base_arguments, step_generator, step_rng, train_loop
 from ldm_studio.training.crops import box_downsample, pool_crops, render_pool
 from ldm_studio.training.ema import add_ema
+from ldm_studio.training.from_export import exported_part
 from ldm_studio.training.latents import encode_images
 from ldm_studio.training.sr_unet import freeze_routing, passthrough_unet
 from ldm_studio.training.tensors import to_model_range
@@ -63,6 +68,21 @@ def run_scale_factor(run: Path) -> float:
     return float(1 / latents.std())
 
 
+def init_scale_factor(source: Path) -> float:
+    """The scale factor to keep when starting from `source`: a run folder or an exported model file."""
+    if source.is_dir():
+        return run_scale_factor(source)
+    return float(json.loads(read_safetensors_header(source)[1][METADATA_KEY])["vae"]["scale_factor"])
+
+
+def init_unet_state(source: Path) -> dict[str, torch.Tensor]:
+    """The UNet weights of a run folder (its EMA copy when it kept one) or of an exported model file."""
+    if not source.is_dir():
+        return exported_part(source, UNET_PREFIX)
+    state = torch.load(source / CHECKPOINT, map_location="cpu", weights_only=True)
+    return state.get("ema_unet", state["unet"])
+
+
 def make_pairs(
     count: int, seed: int, autoencoder: Path, device: str = "cpu", crop: int = HIGH_RES
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,7 +102,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ema", type=float, default=0.0, help="EMA decay of the exported weights (0: off)")
     parser.add_argument("--crop", type=int, default=HIGH_RES, help="high-res crop side (512: whole renders)")
     # Crops normalise a little unlike whole images (GroupNorm): a last stage on whole images mends that.
-    parser.add_argument("--init-unet", type=Path, help="start from this train_upscaler run (its EMA weights)")
+    parser.add_argument(
+        "--init-unet",
+        type=Path,
+        help="start from a run (its EMA weights) or an exported model",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -93,14 +117,13 @@ def main(argv: list[str] | None = None) -> None:
         latents, low = make_pairs(args.pairs, args.seed, args.autoencoder, args.device, args.crop)
         torch.save((latents, low), cache)
     # Unit-variance latents, as for the text-to-image model; a later stage keeps its first stage's.
-    scale_factor = run_scale_factor(args.init_unet) if args.init_unet else float(1 / latents.std())
+    scale_factor = init_scale_factor(args.init_unet) if args.init_unet else float(1 / latents.std())
     (args.out / SCALE_FILE).write_text(f"{scale_factor!r}\n")
     latents, low = (latents * scale_factor).to(args.device), low.to(args.device)
     torch.manual_seed(args.seed)
     unet = passthrough_unet(UNET, scale_factor)
     if args.init_unet:
-        state = torch.load(args.init_unet / CHECKPOINT, map_location="cpu", weights_only=True)
-        unet.load_state_dict(state.get("ema_unet", state["unet"]))
+        unet.load_state_dict(init_unet_state(args.init_unet))
     unet.to(args.device)
     freeze_routing(unet)
     alphas_cumprod = linear_schedule(LINEAR_START, LINEAR_END, TIMESTEPS).alphas_cumprod.float()

@@ -13,6 +13,8 @@ training through the full-resolution level, where the earlier attempt gained 0.4
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -27,7 +29,13 @@ from ldm_studio.training.sr_autoencoder import (
     upsampling_autoencoder,
 )
 from ldm_studio.training.tensors import to_model_range
-from ldm_studio.training.train_autoencoder import AUTOENCODER, UPSCALER_POOL, WEIGHTS, save_weights
+from ldm_studio.training.train_autoencoder import (
+    AUTOENCODER,
+    UPSCALER_POOL,
+    WEIGHTS,
+    load_weights,
+    save_weights,
+)
 
 CROP = 64  # high-res pixels; 16² latents, 32² at the trained level
 L1_WEIGHT = 0.1  # mostly L2: PSNR is what the upscaler is judged by
@@ -76,10 +84,12 @@ def half_resolution_loss(model: Autoencoder, crops: np.ndarray) -> dict[str, tor
 
 def main(argv: list[str] | None = None) -> None:
     parser = base_arguments(__doc__.splitlines()[0], steps=4000, batch=16, lr=3e-3)
+    # Run folders stay behind on their machine; the shipped demo-upscaler.safetensors does not.
+    parser.add_argument("--init", type=Path, help="start from these weights (a run's or an exported model's)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)  # the branches' first convs start random
-    model = upsampling_autoencoder(AUTOENCODER)
+    model = load_weights(args.init) if args.init else upsampling_autoencoder(AUTOENCODER)
     params = prepare(model)
     model.to(args.device)
     optimizer = torch.optim.Adam(params, lr=args.lr, betas=(0.9, 0.99))

@@ -1,9 +1,16 @@
 """The upscaler's UNet trains from its pass-through start, and a second stage continues the first."""
 
+import json
+
 import torch
 
+from ldm_studio.engine.checkpoint_files import read_safetensors_header
+from ldm_studio.engine.checkpoint_shapes import UNET_PREFIX
+from ldm_studio.engine.demo_models import demo_model_path
+from ldm_studio.engine.families import METADATA_KEY
 from ldm_studio.training import train_upscaler
 from ldm_studio.training.common import CHECKPOINT
+from ldm_studio.training.from_export import exported_part
 from ldm_studio.training.sr_autoencoder import upsampling_autoencoder
 from ldm_studio.training.train_autoencoder import AUTOENCODER, save_weights
 
@@ -38,3 +45,17 @@ def test_a_whole_image_stage_starts_from_the_crop_stage_and_keeps_its_scale(tmp_
     assert all(
         torch.equal(start[k], after[k]) for k in start
     )  # lr 0: the second stage holds the first's weights
+
+
+def test_a_run_can_start_from_the_shipped_model_file(tmp_path, monkeypatch):
+    """Run folders stay on the machine that trained them; the exported demo-upscaler ships."""
+    monkeypatch.setattr(train_upscaler, "RENDERS", 2)
+    shipped = demo_model_path("upscale")
+    args = ["--out", str(tmp_path), "--autoencoder", str(shipped), "--init-unet", str(shipped)]
+    train_upscaler.main([*args, "--pairs", "2", "--steps", "1", "--batch", "2", "--lr", "0"])
+    header = json.loads(read_safetensors_header(shipped)[1][METADATA_KEY])
+    assert train_upscaler.run_scale_factor(tmp_path) == header["vae"]["scale_factor"]
+    exported = exported_part(shipped, UNET_PREFIX)
+    after = torch.load(tmp_path / CHECKPOINT, weights_only=True)["unet"]
+    assert exported.keys() == after.keys()
+    assert all(torch.equal(exported[k], after[k]) for k in exported)

@@ -4,9 +4,12 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
+from ldm_studio.engine.checkpoint_shapes import VAE_PREFIX
+from ldm_studio.engine.demo_models import demo_model_path
 from ldm_studio.training import train_upscaler_decoder as trainer
 from ldm_studio.training.crops import box_downsample
 from ldm_studio.training.dataset import SIZES, held_out_scenes, render_scene
+from ldm_studio.training.from_export import exported_part
 from ldm_studio.training.sr_autoencoder import upsampling_autoencoder
 from ldm_studio.training.tensors import to_model_range
 from ldm_studio.training.train_autoencoder import AUTOENCODER, WEIGHTS
@@ -63,3 +66,15 @@ def test_its_loss_is_against_the_truth_at_half_size():
     low = box_downsample(crops.astype(np.float32)).repeat(4, 1).repeat(4, 2)
     assert trainer.half_resolution_loss(model, low)["l2"] < 1e-5
     assert trainer.half_resolution_loss(model, crops)["l2"] > 1e-4  # edges are softer than the truth
+
+
+def test_a_run_can_start_from_the_shipped_model_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(trainer, "UPSCALER_POOL", 2)
+    shipped = demo_model_path("upscale")
+    trainer.main(
+        ["--out", str(tmp_path), "--init", str(shipped), "--steps", "1", "--batch", "2", "--lr", "0"]
+    )
+    exported = exported_part(shipped, VAE_PREFIX)
+    trained = load_file(str(tmp_path / WEIGHTS))
+    assert exported.keys() == trained.keys()
+    assert all(torch.equal(exported[k], trained[k]) for k in exported)  # lr 0: the shipped weights
