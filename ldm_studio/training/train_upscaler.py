@@ -16,15 +16,14 @@ default (20) lies; the other half from the x4 upscaler's full [0, 350].
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ldm_studio.engine.checkpoint_files import read_safetensors_header
+from ldm_studio.engine.checkpoint_family import resolve_family
+from ldm_studio.engine.checkpoint_files import open_checkpoint
 from ldm_studio.engine.checkpoint_shapes import UNET_PREFIX
-from ldm_studio.engine.families import METADATA_KEY
 from ldm_studio.engine.nets.configs import UNetConfig
 from ldm_studio.engine.schedules import linear_schedule
 from ldm_studio.training.common import CHECKPOINT, base_arguments, step_generator, step_rng, train_loop
@@ -72,7 +71,8 @@ def init_scale_factor(source: Path) -> float:
     """The scale factor to keep when starting from `source`: a run folder or an exported model file."""
     if source.is_dir():
         return run_scale_factor(source)
-    return float(json.loads(read_safetensors_header(source)[1][METADATA_KEY])["vae"]["scale_factor"])
+    with open_checkpoint(source) as reader:  # the family as the app's loader reads it
+        return resolve_family(reader)[0].vae.scale_factor
 
 
 def init_unet_state(source: Path) -> dict[str, torch.Tensor]:
@@ -102,11 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ema", type=float, default=0.0, help="EMA decay of the exported weights (0: off)")
     parser.add_argument("--crop", type=int, default=HIGH_RES, help="high-res crop side (512: whole renders)")
     # Crops normalise a little unlike whole images (GroupNorm): a last stage on whole images mends that.
-    parser.add_argument(
-        "--init-unet",
-        type=Path,
-        help="start from a run (its EMA weights) or an exported model",
-    )
+    parser.add_argument("--init-unet", type=Path, help="start from a run (its EMA) or an exported model")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
