@@ -82,7 +82,9 @@ def _add_generation_commands(sub: argparse._SubParsersAction) -> None:
     _add_model_options(upscale)
     _add_sampling_options(upscale, steps=50)
     upscale.add_argument("--image", required=True)
-    upscale.add_argument("--noise-level", type=int, default=20, help="noise added to the input (0-350)")
+    upscale.add_argument(
+        "--noise-level", type=int, help="noise added to the input (0-350; default: the model's own, SD's 20)"
+    )
 
 
 def _run_gui(args: argparse.Namespace) -> int:

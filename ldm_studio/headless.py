@@ -52,17 +52,22 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         )
     if args.cfg is not None:  # otherwise the model's recommended scale, once it is loaded
         values["cfg_scale"] = args.cfg
-    if mode == "upscale":
+    if mode == "upscale" and args.noise_level is not None:  # otherwise the model's own
         values["noise_level"] = args.noise_level
     if mode == "txt2img":
         values.update(width=args.width or 0, height=args.height or 0)
     return GenerationRequest(**values)
 
 
-def _with_model_defaults(request: GenerationRequest, family: Family, cfg_given: bool) -> GenerationRequest:
-    """The model's native size (or the input image's) and, unless asked otherwise, its guidance scale."""
+def _with_model_defaults(
+    request: GenerationRequest, family: Family, cfg_given: bool, noise_given: bool = True
+) -> GenerationRequest:
+    """The model's native size (or the input image's) and, unless asked otherwise, its guidance scale
+    and (upscale) its noise level."""
     if not cfg_given:
         request = request.replace(cfg_scale=family.default_cfg_scale)
+    if not noise_given and request.mode == "upscale":
+        request = request.replace(noise_level=family.default_noise_level)
     if request.mode != "txt2img":
         image = request.init_image
         return request.replace(width=image.shape[1], height=image.shape[0])
@@ -85,7 +90,10 @@ def run_generation_command(args: argparse.Namespace) -> int:
         prediction=request.prediction,
         vae=request.vae,
     )
-    request = _with_model_defaults(request, model.config, cfg_given=args.cfg is not None)
+    noise_given = getattr(args, "noise_level", None) is not None
+    request = _with_model_defaults(
+        request, model.config, cfg_given=args.cfg is not None, noise_given=noise_given
+    )
     cancel = threading.Event()
     result = None
     with ProgressBar(request.steps, label=request.mode) as bar:

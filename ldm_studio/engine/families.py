@@ -17,6 +17,7 @@ the bundled demo models, and any model whose shapes do not tell enough, describe
      "linear_start": 0.00085, "linear_end": 0.012, "timesteps": 1000,
      "default_size": [w, h],
      "default_cfg_scale": 7.0,             # the guidance scale it draws best at; the app starts there
+     "default_noise_level": 20,            # x4 upscalers: the input noise level it upscales best at
      "modes": ["txt2img", "img2img", "inpaint", "upscale"],
      "preview": "kl-f8" | "kl-f4" | "fitted",     # which latent -> RGB map live previews use
      "preview_rgb": [[r, g, b], ...]       # or the map itself, one row per latent channel
@@ -35,7 +36,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .nets.configs import AutoencoderConfig, TextEncoderConfig, UNetConfig, from_mapping
-from .requests import MODES
+from .requests import DEFAULT_NOISE_LEVEL, MODES
+from .validation import MAX_NOISE_LEVEL
 
 METADATA_KEY = "ldm_studio_config"
 # x0: the UNet predicts the clean latent itself (CompVis "x0" parameterization, diffusers' "sample").
@@ -68,6 +70,9 @@ class Family:
     # The guidance scale the GUI and CLI start from: the one its makers recommend (a small model
     # trained on few captions overshoots its colours at SD's 7).
     default_cfg_scale: float = 7.0
+    # The x4 upscaler's noise augmentation the GUI and CLI start from: SD's 20 hides a real photo's
+    # flaws; an upscaler trained on clean renders is most faithful at 0.
+    default_noise_level: int = DEFAULT_NOISE_LEVEL
 
 
 _SD_BETAS = {"linear_start": 0.00085, "linear_end": 0.012, "timesteps": 1000}
@@ -179,6 +184,7 @@ def family_to_json(family: Family) -> str:
 _TOP_KEYS = {
     "family", "label", "unet", "vae", "text", "prediction", "conditioning", "linear_start", "linear_end",
     "timesteps", "default_size", "modes", "preview", "preview_rgb", "default_cfg_scale",
+    "default_noise_level",
 }  # fmt: skip
 
 
@@ -205,11 +211,20 @@ def apply_config(base: Family, values: dict[str, Any]) -> Family:
     ):
         if part in values:
             changes[part] = _merge(cls, current, values[part], part)
-    for key in ("label", "linear_start", "linear_end", "timesteps", "default_cfg_scale"):
+    for key in (
+        "label",
+        "linear_start",
+        "linear_end",
+        "timesteps",
+        "default_cfg_scale",
+        "default_noise_level",
+    ):
         if key in values:
             changes[key] = type(getattr(base, key))(values[key])
     if not 0 <= changes.get("default_cfg_scale", 0) <= MAX_CFG_SCALE:
         raise ValueError(f'"default_cfg_scale" must be 0 to {MAX_CFG_SCALE:g}')
+    if not 0 <= changes.get("default_noise_level", 0) <= MAX_NOISE_LEVEL:
+        raise ValueError(f'"default_noise_level" must be 0 to {MAX_NOISE_LEVEL}')
     if "conditioning" in values:
         changes["conditioning"] = _choice(values["conditioning"], CONDITIONINGS, "conditioning")
     if "modes" in values:

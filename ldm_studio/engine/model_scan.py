@@ -33,6 +33,7 @@ class ModelEntry:
     modes: tuple[str, ...] = ()
     default_size: tuple[int, int] | None = None
     default_cfg_scale: float | None = None  # the guidance scale the model draws best at
+    default_noise_level: int | None = None  # upscalers: the input noise level it upscales best at
     problem: str = ""  # why the file cannot be used; "" when it can
     bundled: bool = False
 
@@ -67,6 +68,7 @@ def inspect_model(path: Path, bundled: bool = False) -> ModelEntry:
         modes=tuple(family.modes),
         default_size=tuple(family.default_size),
         default_cfg_scale=family.default_cfg_scale,
+        default_noise_level=family.default_noise_level if "upscale" in family.modes else None,
         bundled=bundled,
     )
 

@@ -17,6 +17,7 @@ Mode = Literal["txt2img", "img2img", "inpaint", "upscale"]
 MODES: tuple[str, ...] = ("txt2img", "img2img", "inpaint", "upscale")
 SAMPLERS: tuple[str, ...] = ("ddim", "plms", "euler", "euler_a", "heun", "dpmpp_2m", "dpmpp_2m_sde")
 SCHEDULES: tuple[str, ...] = ("normal", "karras")
+DEFAULT_NOISE_LEVEL = 20  # the x4 upscaler's (diffusers' default); a model can recommend its own
 
 # Fields that hold pixel data: left out of the JSON snapshot and of equality.
 _ARRAY_FIELDS = ("init_image", "mask")
@@ -40,7 +41,7 @@ class GenerationRequest:
     mask_blur: int = 4  # inpaint: feather radius in pixels
     inpaint_only_masked: bool = False  # inpaint: crop around the mask, work at full resolution
     inpaint_padding: int = 32  # inpaint: context pixels around the mask crop
-    noise_level: int = 20  # upscale: noise augmentation of the low-resolution input
+    noise_level: int = DEFAULT_NOISE_LEVEL  # upscale: noise augmentation of the low-resolution input
     eta: float = 0.0  # ddim: 0 = deterministic
     preview_interval: int = 1  # a Preview every k steps; 0 = none
     prediction: str | None = None  # "eps" / "v" / "x0" override; None = detect

@@ -16,7 +16,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from ldm_studio.engine.errors import InputError
-from ldm_studio.engine.requests import MODES, SAMPLERS, SCHEDULES, GenerationRequest
+from ldm_studio.engine.requests import DEFAULT_NOISE_LEVEL, MODES, SAMPLERS, SCHEDULES, GenerationRequest
 
 T = TypeVar("T")
 
@@ -102,7 +102,7 @@ class Document(QObject):
     mask_blur = Field(4, _clamped_int(0, 64))
     inpaint_only_masked = Field(False, bool)
     inpaint_padding = Field(32, _clamped_int(0, 512))
-    noise_level = Field(20, _clamped_int(0, 350))
+    noise_level = Field(DEFAULT_NOISE_LEVEL, _clamped_int(0, 350))
     # Chosen in Preferences rather than the prompt panel, but they travel in every request.
     device = Field("auto", _device)
     precision = Field("auto", _one_of(PRECISIONS))

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QToolBar, Q
 from ldm_studio.engine.errors import InputError
 from ldm_studio.engine.metadata import read_png_request
 from ldm_studio.engine.model_scan import ModelEntry
+from ldm_studio.engine.requests import DEFAULT_NOISE_LEVEL
 from ldm_studio.gui.canvas import Canvas
 from ldm_studio.gui.canvas_toolbar import CanvasToolbar
 from ldm_studio.gui.document import Document
@@ -93,6 +94,7 @@ class MainWindow(QMainWindow):
         self._first_scan = True
         self._trained_size: tuple[int, int] | None = None  # of the chosen model, once scanned
         self._recommended_cfg: float | None = None  # its guidance scale, likewise
+        self._recommended_noise = DEFAULT_NOISE_LEVEL  # and its upscale noise level
         if settings.window_geometry is not None:
             self.restoreGeometry(settings.window_geometry)
         else:
@@ -307,7 +309,7 @@ class MainWindow(QMainWindow):
         first_scan, self._first_scan = self._first_scan, False
         # A restored session keeps its size and guidance; a first run starts at the model's own.
         follow = first_scan and self._first_run
-        self._apply_model_defaults(follow_size=follow, follow_cfg=follow)
+        self._apply_model_defaults(follow_size=follow, follow_cfg=follow, follow_noise=follow)
         if first_scan and not self.models.user_entries and not self.document.model:
             self.notice.show_info(no_models_hint(self.models.folder))
 
@@ -324,20 +326,26 @@ class MainWindow(QMainWindow):
             self._apply_model_defaults(
                 follow_size=(self.document.width, self.document.height) == self._trained_size,
                 follow_cfg=self.document.cfg_scale == self._recommended_cfg,
+                follow_noise=self.document.noise_level == self._recommended_noise,
             )
 
-    def _apply_model_defaults(self, follow_size: bool, follow_cfg: bool) -> None:
-        """Offer sizes that suit the model; switch to the size it was trained at and the guidance
-        scale it draws best at where asked."""
+    def _apply_model_defaults(self, follow_size: bool, follow_cfg: bool, follow_noise: bool) -> None:
+        """Offer sizes that suit the model; switch to the size it was trained at, the guidance scale it
+        draws best at and the noise level it upscales best at where asked."""
         entry = self._model_entry()
         trained = entry.default_size if entry is not None else None
         recommended = entry.default_cfg_scale if entry is not None else None
-        self._trained_size, self._recommended_cfg = trained, recommended
+        noise = entry.default_noise_level if entry is not None else None
+        # a model that names none (no upscaler, or an older file) gets SD's 20
+        noise = DEFAULT_NOISE_LEVEL if noise is None else noise
+        self._trained_size, self._recommended_cfg, self._recommended_noise = trained, recommended, noise
         self.prompt_panel.set_size_presets(size_presets(trained))
         if follow_size and trained:
             self.document.width, self.document.height = trained
         if follow_cfg and recommended is not None:
             self.document.cfg_scale = recommended
+        if follow_noise and entry is not None:
+            self.document.noise_level = noise
 
     def show_preferences(self) -> None:
         dialog = PreferencesDialog(self.settings, self.document, self)

@@ -46,6 +46,10 @@ def _bundled_entry(inspect: Callable[[Path], ModelEntry], paths: Sequence[Path])
         modes=modes,
         default_size=first.default_size,
         default_cfg_scale=first.default_cfg_scale,
+        # Upscale runs on the demo upscaler: its noise level, not the text-to-image model's (none).
+        default_noise_level=next(
+            (e.default_noise_level for e in entries if e.default_noise_level is not None), None
+        ),
         problem=first.problem,
         bundled=True,
     )

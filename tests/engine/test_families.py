@@ -73,6 +73,8 @@ def test_config_fields_override_one_by_one():
     assert changed.unet.model_channels == base.unet.model_channels
     assert base.default_cfg_scale == 7.0
     assert apply_config(base, {"default_cfg_scale": 3}).default_cfg_scale == 3.0
+    assert base.default_noise_level == 20
+    assert apply_config(base, {"default_noise_level": 0}).default_noise_level == 0
     preview = apply_config(base, {"preview_rgb": [[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0]]})
     assert preview.preview_rgb[1] == (0.0, 1.0, 0.0)
 
@@ -86,6 +88,7 @@ def test_config_fields_override_one_by_one():
         ({"modes": ["paint"]}, "modes"),
         ({"vae": None}, "vae"),
         ({"default_cfg_scale": 80}, "default_cfg_scale"),
+        ({"default_noise_level": 351}, "default_noise_level"),
     ],
 )
 def test_a_mistake_in_a_config_is_named_not_ignored(values, complaint):

@@ -61,6 +61,21 @@ def test_choosing_another_model_moves_size_and_guidance_the_user_left_alone(qtbo
     assert (window.document.width, window.document.height, window.document.cfg_scale) == (128, 128, 5.5)
 
 
+def test_upscale_noise_level_follows_the_model_unless_the_user_set_it(qtbot, tmp_path, engine):
+    settings = temporary_settings(tmp_path)
+    mine = settings.models_folder / "mine.safetensors"
+    mine.write_bytes(b"sd")
+    window = make_window(qtbot, tmp_path, engine, settings, demo_upscaler=True)
+    assert window.document.noise_level == 0  # the bundled demo upscaler's own, on a first run
+    qtbot.waitUntil(lambda: window.models.entry_for(str(mine)) is not None, timeout=5000)
+    window.document.model = str(mine)
+    assert window.document.noise_level == 20  # SD's x4 upscaler's
+
+    window.document.noise_level = 35  # the user's own choice stays through a model change
+    window.document.model = ""
+    assert window.document.noise_level == 35
+
+
 def test_type_a_prompt_press_ctrl_enter_and_get_a_saved_image(qtbot, window, engine, tmp_path):
     window.document.steps = 6
     qtbot.keyClicks(window.prompt_panel.prompt_edit, "a red circle")

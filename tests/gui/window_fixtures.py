@@ -27,10 +27,10 @@ def fake_inspect(path: Path) -> ModelEntry:
     if "broken" in path.name:
         return ModelEntry(path, problem=f"{path.name} is not a checkpoint")
     if "upscaler" in path.name:
-        return ModelEntry(path, "demo-sr", "Demo upscaler", ("upscale",), (128, 128))
+        return ModelEntry(path, "demo-sr", "Demo upscaler", ("upscale",), (128, 128), default_noise_level=0)
     if path.name.startswith("demo"):
         return ModelEntry(path, "demo-shapes", "Demo shapes", DEMO_MODES, (128, 128), default_cfg_scale=3.0)
-    return ModelEntry(path, "sd1", "Stable Diffusion 1.x", (*DEMO_MODES, "upscale"), (512, 512), 7.0)
+    return ModelEntry(path, "sd1", "Stable Diffusion 1.x", (*DEMO_MODES, "upscale"), (512, 512), 7.0, 20)
 
 
 def temporary_settings(folder: Path) -> Settings:
@@ -42,13 +42,16 @@ def temporary_settings(folder: Path) -> Settings:
     return settings
 
 
-def make_window(qtbot, folder: Path, engine: ScriptedEngine, settings: Settings | None = None) -> MainWindow:
+def make_window(
+    qtbot, folder: Path, engine: ScriptedEngine, settings: Settings | None = None, demo_upscaler: bool = False
+) -> MainWindow:
     settings = settings or temporary_settings(folder)
     bundled = folder / "bundled"
     bundled.mkdir(exist_ok=True)
-    demo = bundled / "demo-txt2img.safetensors"
-    demo.write_bytes(b"demo")
-    models = ModelList(settings, inspect=fake_inspect, bundled_paths=lambda: [demo])
+    demos = [bundled / "demo-txt2img.safetensors"] + [bundled / "demo-upscaler.safetensors"] * demo_upscaler
+    for demo in demos:
+        demo.write_bytes(b"demo")
+    models = ModelList(settings, inspect=fake_inspect, bundled_paths=lambda: demos)
     window = MainWindow(settings, engine=engine, models=models)
     qtbot.addWidget(window, before_close_func=lambda w: w.runner.shutdown())
     window.show()
