@@ -10,8 +10,9 @@ box-downsampled 32-pixel crops are crops of what the text-to-image model draws a
 
 With the upscaler's own autoencoder (train_upscaler_decoder), whose latent is the low-res image, the
 UNet predicts x0 and starts as a pass-through of its low-res input (`sr_unet`): it learns to undo the
-noise augmentation. Half of each batch takes its augmentation level from [0, 50], where the app's
-default (20) lies; the other half from the x4 upscaler's full [0, 350].
+noise augmentation. Half of each batch takes its augmentation level from [0, 50], where the app runs
+it (the demo upscaler's own default is 0, SD's 20); the other half from the x4 upscaler's full
+[0, 350]; `--clean-share` of it sits at exactly 0, where the pass-through alone would be exact.
 """
 
 from __future__ import annotations
@@ -95,6 +96,16 @@ def make_pairs(
     return latents, to_model_range(low.round().astype(np.uint8))
 
 
+def draw_levels(batch: int, clean_share: float, generator: torch.Generator) -> torch.Tensor:
+    """Noise augmentation levels for one batch: half from [0, 50], the rest from [0, 350], and the
+    first `clean_share` of the batch at exactly 0 (a clean input, which needs no correction at all)."""
+    levels = torch.randint(0, MAX_NOISE_LEVEL + 1, (batch,), generator=generator)
+    calm = batch // 2
+    levels[:calm] = torch.randint(0, LOW_NOISE_LEVEL + 1, (calm,), generator=generator)
+    levels[: round(batch * clean_share)] = 0
+    return levels
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = base_arguments(__doc__.splitlines()[0], steps=1500, batch=8, lr=5e-4)
     parser.add_argument("--autoencoder", type=Path, required=True, help="frozen autoencoder weights")
@@ -103,6 +114,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--crop", type=int, default=HIGH_RES, help="high-res crop side (512: whole renders)")
     # Crops normalise a little unlike whole images (GroupNorm): a last stage on whole images mends that.
     parser.add_argument("--init-unet", type=Path, help="start from a run (its EMA) or an exported model")
+    # A clean input needs no correction, but the learned part still added 0.9/255 to it (x0 at t = 0).
+    parser.add_argument("--clean-share", type=float, default=0.0, help="share of each batch at level 0")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -129,9 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     def loss_fn(step: int) -> dict:
         picks = step_rng(args.seed, step).integers(len(latents), size=args.batch)
         generator = step_generator(args.seed, step)
-        levels = torch.randint(0, MAX_NOISE_LEVEL + 1, (args.batch,), generator=generator)
-        calm = args.batch // 2
-        levels[:calm] = torch.randint(0, LOW_NOISE_LEVEL + 1, (calm,), generator=generator)
+        levels = draw_levels(args.batch, args.clean_share, generator)
         ab = low_res_alphas[levels].view(-1, 1, 1, 1).to(args.device)
         clean = low[picks]
         noise = torch.randn(clean.shape, generator=generator).to(args.device)

@@ -59,3 +59,13 @@ def test_a_run_can_start_from_the_shipped_model_file(tmp_path, monkeypatch):
     after = torch.load(tmp_path / CHECKPOINT, weights_only=True)["unet"]
     assert exported.keys() == after.keys()
     assert all(torch.equal(exported[k], after[k]) for k in exported)
+
+
+def test_a_clean_share_of_the_batch_sits_at_level_0_and_the_rest_is_drawn_as_before():
+    plain = train_upscaler.draw_levels(16, 0.0, torch.Generator().manual_seed(3))
+    clean = train_upscaler.draw_levels(16, 0.25, torch.Generator().manual_seed(3))
+    assert clean[:4].eq(0).all() and torch.equal(clean[4:], plain[4:])  # the same random stream
+    assert (
+        plain[:8].le(train_upscaler.LOW_NOISE_LEVEL).all() and plain.le(train_upscaler.MAX_NOISE_LEVEL).all()
+    )
+    assert plain[:4].ne(0).any()
