@@ -57,6 +57,18 @@ def test_guidance_defaults_to_the_models_own_and_a_given_one_wins(tmp_path):
         assert "CFG scale: 3," in own.text["parameters"] and "CFG scale: 5," in given.text["parameters"]
 
 
+def test_upscale_noise_level_defaults_to_the_models_own_and_a_given_one_wins(tmp_path):
+    # The bundled demo upscaler was trained on clean renders and recommends 0; SD's x4 keeps 20.
+    image = tmp_path / "low.png"
+    Image.fromarray(np.full((32, 32, 3), 200, np.uint8)).save(image)
+    for name, extra in {"own": (), "given": ("--noise-level", 20)}.items():
+        done = _cli("upscale", "--image", image, "--steps", 1, "--out", tmp_path / f"{name}.png", *extra)
+        assert done.returncode == 0, done.stderr
+    with Image.open(tmp_path / "own.png") as own, Image.open(tmp_path / "given.png") as given:
+        assert own.size == (128, 128)
+        assert "Noise level: 0" in own.text["parameters"] and "Noise level: 20" in given.text["parameters"]
+
+
 def _write_image(path, size):
     Image.fromarray(np.full((size[1], size[0], 3), 120, np.uint8)).save(path)
     return path

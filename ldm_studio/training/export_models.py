@@ -69,6 +69,9 @@ def upscaler_family(scale_factor: float) -> Family:
         modes=("upscale",),
         default_size=(512, 512),
         preview="fitted",
+        # Its inputs are the demo's own clean renders: at 0 it keeps them exactly (on 8 held-out
+        # images 0.9 dB closer to the truth than at SD's 20, which makes it re-imagine the noise away).
+        default_noise_level=0,
     )
 
 
