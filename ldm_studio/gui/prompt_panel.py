@@ -160,7 +160,8 @@ class PromptPanel(QWidget):
 
         self.noise_level_spin = _spin(0, 350)
         self.noise_level_spin.setToolTip(
-            "Noise added to the low-resolution input (higher: more invented detail)"
+            "Noise added to the low-resolution input (higher: more invented detail; 0 keeps a clean"
+            " input as it is). Starts at the model's own: 20 for SD's x4 upscaler, 0 for the demo"
         )
         bind_spin(document, "noise_level", self.noise_level_spin)
         self.form.addRow("Noise level", self.noise_level_spin)
