@@ -60,7 +60,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
 
 
 def _with_model_defaults(
-    request: GenerationRequest, family: Family, cfg_given: bool, noise_given: bool = True
+    request: GenerationRequest, family: Family, cfg_given: bool, noise_given: bool
 ) -> GenerationRequest:
     """The model's native size (or the input image's) and, unless asked otherwise, its guidance scale
     and (upscale) its noise level."""

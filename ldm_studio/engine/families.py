@@ -186,6 +186,15 @@ _TOP_KEYS = {
     "timesteps", "default_size", "modes", "preview", "preview_rgb", "default_cfg_scale",
     "default_noise_level",
 }  # fmt: skip
+# Top-level keys read as their field's own type (str, float or int).
+_SCALAR_KEYS = (
+    "label",
+    "linear_start",
+    "linear_end",
+    "timesteps",
+    "default_cfg_scale",
+    "default_noise_level",
+)
 
 
 def apply_config(base: Family, values: dict[str, Any]) -> Family:
@@ -211,14 +220,7 @@ def apply_config(base: Family, values: dict[str, Any]) -> Family:
     ):
         if part in values:
             changes[part] = _merge(cls, current, values[part], part)
-    for key in (
-        "label",
-        "linear_start",
-        "linear_end",
-        "timesteps",
-        "default_cfg_scale",
-        "default_noise_level",
-    ):
+    for key in _SCALAR_KEYS:
         if key in values:
             changes[key] = type(getattr(base, key))(values[key])
     if not 0 <= changes.get("default_cfg_scale", 0) <= MAX_CFG_SCALE:

@@ -336,8 +336,7 @@ class MainWindow(QMainWindow):
         trained = entry.default_size if entry is not None else None
         recommended = entry.default_cfg_scale if entry is not None else None
         noise = entry.default_noise_level if entry is not None else None
-        # a model that names none (no upscaler, or an older file) gets SD's 20
-        noise = DEFAULT_NOISE_LEVEL if noise is None else noise
+        noise = DEFAULT_NOISE_LEVEL if noise is None else noise  # none named (no upscaler, an older file)
         self._trained_size, self._recommended_cfg, self._recommended_noise = trained, recommended, noise
         self.prompt_panel.set_size_presets(size_presets(trained))
         if follow_size and trained:
