@@ -4,7 +4,7 @@ fed straight to the Winograd convolution) gives the same images as whole tensors
 import pytest
 import torch
 
-from ldm_studio.engine.nets import fast_conv
+from ldm_studio.engine.nets import fast_conv, vae_blocks
 from ldm_studio.engine.nets.autoencoder import Autoencoder
 from ldm_studio.engine.nets.configs import AutoencoderConfig
 
@@ -33,3 +33,40 @@ def test_training_keeps_the_autograd_path():
     latents = torch.randn(1, 4, 32, 32, requires_grad=True)
     model.decode(latents).square().mean().backward()  # in-place ops would break this backward
     assert latents.grad is not None and torch.isfinite(latents.grad).all()
+
+
+@pytest.mark.skipif(not fast_conv.nnpack_ready(), reason="this torch build has no NNPACK")
+def test_with_threads_the_vae_runs_nhwc_and_gives_the_same_images(monkeypatch, torch_threads):
+    torch_threads(2)
+    torch.manual_seed(0)
+    model = Autoencoder(AutoencoderConfig(ch=64, ch_mult=(1, 2, 2), num_res_blocks=1, resolution=128)).eval()
+    latents, images = torch.randn(2, 4, 30, 36), torch.rand(1, 3, 120, 144) * 2 - 1
+    seen = []
+    model.decoder.conv_in.register_forward_pre_hook(
+        lambda _m, args: seen.append(fast_conv.layout_of(args[0]))
+    )
+    with torch.inference_mode():
+        monkeypatch.setattr(fast_conv, "nnpack_ready", lambda: False)
+        monkeypatch.setattr(vae_blocks, "cpu_layout", fast_conv.layout_of)  # NCHW, torch's own conv
+        expected = model.decode(latents), model.encode(images)
+        monkeypatch.undo()
+        # The strip-wise Winograd path too, fed NHWC, writing NHWC.
+        monkeypatch.setattr(fast_conv, "THREADED_WINOGRAD_MIN_CHANNELS", 64)
+        monkeypatch.setattr(fast_conv, "THREADED_WINOGRAD_MIN_PIXELS", 32 * 32)
+        monkeypatch.setattr(fast_conv, "STRIP_ELEMENTS", 2**14)
+        assert model.decoder.up[1].block[0].conv1.strip_wise(torch.randn(1, 128, 60, 72))
+        got = model.decode(latents), model.encode(images)
+    assert seen == [torch.contiguous_format, torch.channels_last]
+    for e, g in zip(expected, got, strict=True):
+        assert torch.allclose(g, e, rtol=1e-4, atol=1e-4 * e.abs().max().item())
+
+
+def test_one_thread_and_training_keep_nchw(torch_threads):
+    x = torch.randn(1, 4, 8, 8)
+    torch_threads(1)
+    with torch.inference_mode():
+        assert fast_conv.cpu_layout(x) == torch.contiguous_format  # NNPACK's
+    torch_threads(2)
+    with torch.inference_mode():
+        assert fast_conv.cpu_layout(x) == torch.channels_last
+    assert fast_conv.cpu_layout(x) == torch.contiguous_format  # with gradients: as it comes

@@ -14,6 +14,9 @@ machine (AVX2, fp32; docs/PERFORMANCE.md):
 - 8x8 pixels or fewer with 1024+ input channels (the UNet's inner levels, 1280 channels at 8x8, 4x4):
   oneDNN reaches a fraction of the CPU's peak there; im2col + one big GEMM is 1.1-2.7x faster. (At
   16x16, and with 640 channels at 8x8, oneDNN is the faster one again: 21 against 41 ms at 640.)
+Layout: NNPACK wants NCHW, oneDNN is fastest and leanest in NHWC, so with two or more threads (where
+the VAE's big layers are oneDNN's) the VAE runs NHWC (`cpu_layout`); the Winograd path reads and writes
+either layout strip by strip.
 Results differ from oneDNN's by ~1e-5 relative (the kernels round differently), far inside the parity
 tests' tolerances.
 
@@ -52,13 +55,41 @@ def nnpack_ready() -> bool:
 InputRows = Callable[[int, int, int], torch.Tensor]  # (image, first row, end row) -> [1, C, rows, W]
 
 
+def layout_of(x: torch.Tensor) -> torch.memory_format:
+    """The memory format `x` is laid out in: channels_last (NHWC) or the plain contiguous one."""
+    nhwc = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    return torch.channels_last if nhwc else torch.contiguous_format
+
+
+def cpu_layout(x: torch.Tensor) -> torch.memory_format:
+    """The memory format the VAE should run `x` in: NHWC on the CPU with two or more threads.
+
+    That is where its big layers run on oneDNN (above), and oneDNN computes NHWC natively: fed NCHW it
+    reorders input and output through its blocked layout, which for SD's 256-channel 256² decoder layer
+    took twice the output's memory (+137 against +67 MiB) and 15-20 % longer. With one thread those
+    layers run on NNPACK, which wants NCHW. Elsewhere (GPUs, and training, where a channels_last
+    backward with the SR trainer's gradient hooks crashed torch 2.13) the layout is left as it comes."""
+    if (
+        x.device.type == "cpu"
+        and x.dim() == 4
+        and torch.get_num_threads() > 1
+        and not torch.is_grad_enabled()
+    ):
+        return torch.channels_last
+    return layout_of(x)
+
+
 def _winograd(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    x = x.contiguous()
-    return winograd_rows(lambda i, low, high: x[i : i + 1, :, low:high], x.shape, weight, bias)
+    # Each strip is made contiguous on its own (a slice of rows is not), so no whole NCHW copy of x.
+    return winograd_rows(lambda i, low, high: x[i : i + 1, :, low:high], x.shape, weight, bias, layout_of(x))
 
 
 def winograd_rows(
-    input_rows: InputRows, shape: torch.Size | tuple, weight: torch.Tensor, bias: torch.Tensor | None
+    input_rows: InputRows,
+    shape: torch.Size | tuple,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    layout: torch.memory_format = torch.contiguous_format,
 ) -> torch.Tensor:
     """The 3x3 convolution of an input of `shape` that is only ever made strip by strip.
 
@@ -68,7 +99,7 @@ def winograd_rows(
     ~35 MiB at the same speed, and the output is written in place instead of concatenated. Callers that
     build the input per strip (GroupNorm + SiLU, nearest upsampling) never hold the whole of it."""
     n, channels, height, width = shape
-    out = torch.empty((n, weight.shape[0], height, width), dtype=weight.dtype)
+    out = torch.empty((n, weight.shape[0], height, width), dtype=weight.dtype, memory_format=layout)
     rows = max(MIN_STRIP_ROWS, STRIP_ELEMENTS // (channels * width))
     for i in range(n):
         for top in range(0, height, rows):
@@ -125,8 +156,13 @@ class FastConv2d(nn.Conv2d):
         may hand it over strip by strip through `conv_rows`."""
         return self._cpu_kernel(x, height, width) is _winograd
 
-    def conv_rows(self, input_rows: InputRows, shape: torch.Size | tuple) -> torch.Tensor:
-        return winograd_rows(input_rows, shape, self.weight, self.bias)
+    def conv_rows(
+        self,
+        input_rows: InputRows,
+        shape: torch.Size | tuple,
+        layout: torch.memory_format = torch.contiguous_format,
+    ) -> torch.Tensor:
+        return winograd_rows(input_rows, shape, self.weight, self.bias, layout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         kernel = self._cpu_kernel(x)

@@ -13,7 +13,7 @@ from torch import nn
 
 from ldm_studio.engine.nets.attention import head_attention
 from ldm_studio.engine.nets.configs import AutoencoderConfig
-from ldm_studio.engine.nets.fast_conv import FastConv2d
+from ldm_studio.engine.nets.fast_conv import FastConv2d, cpu_layout, layout_of
 
 
 def _norm(channels: int) -> nn.GroupNorm:
@@ -26,14 +26,23 @@ def norm_silu(norm: nn.GroupNorm, x: torch.Tensor) -> torch.Tensor:
     return F.silu(norm(x), inplace=not torch.is_grad_enabled())
 
 
+def group_var_mean(x: torch.Tensor, groups: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """GroupNorm's per-(image, group) variance and mean, [N, groups] each, read in x's own layout."""
+    n, channels = x.shape[:2]
+    if layout_of(x) == torch.channels_last:  # NHWC: groups are runs along the last axis, as a view
+        grouped = x.permute(0, 2, 3, 1).reshape(n, -1, groups, channels // groups)
+        return torch.var_mean(grouped, dim=(1, 3), correction=0)
+    return torch.var_mean(x.reshape(n, groups, -1), dim=-1, correction=0)
+
+
 def norm_silu_conv(norm: nn.GroupNorm, conv: FastConv2d, x: torch.Tensor) -> torch.Tensor:
     """conv(SiLU(GroupNorm(x))). On the CPU's Winograd path the normalised input is only made strip by
     strip (GroupNorm needs just its per-group mean and variance first), so the decoder's peak at full
     resolution holds two of these big tensors instead of three."""
     if not conv.strip_wise(x):
         return conv(norm_silu(norm, x))
-    n, channels = x.shape[:2]
-    var, mean = torch.var_mean(x.reshape(n, norm.num_groups, -1), dim=-1, correction=0)
+    channels = x.shape[1]
+    var, mean = group_var_mean(x, norm.num_groups)
     per_group = channels // norm.num_groups
     scale = (var + norm.eps).rsqrt().repeat_interleave(per_group, 1) * norm.weight  # [n, C]
     shift = norm.bias - mean.repeat_interleave(per_group, 1) * scale
@@ -43,7 +52,7 @@ def norm_silu_conv(norm: nn.GroupNorm, conv: FastConv2d, x: torch.Tensor) -> tor
         normed = torch.addcmul(shift[i : i + 1], x[i : i + 1, :, low:high], scale[i : i + 1])
         return F.silu(normed, inplace=True)
 
-    return conv.conv_rows(rows, x.shape)
+    return conv.conv_rows(rows, x.shape, layout_of(x))
 
 
 class ResnetBlock(nn.Module):
@@ -89,7 +98,7 @@ class Upsample(nn.Module):
             up = F.interpolate(x[i : i + 1, :, first : (high + 1) // 2], scale_factor=2.0, mode="nearest")
             return up[:, :, low - 2 * first : high - 2 * first]
 
-        return self.conv.conv_rows(rows, (n, channels, 2 * height, 2 * width))
+        return self.conv.conv_rows(rows, (n, channels, 2 * height, 2 * width), layout_of(x))
 
 
 def conv_weights_from_linear(module: nn.Module, state_dict: dict, prefix: str, *_args) -> None:
@@ -195,7 +204,7 @@ class Encoder(nn.Module):
         self.conv_out = FastConv2d(block_in, z_out, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv_in(x)
+        h = self.conv_in(x.contiguous(memory_format=cpu_layout(x)))
         for level in self.down:
             h = level(h)
         h = self.mid(h)
@@ -223,6 +232,7 @@ class Decoder(nn.Module):
         self.conv_out = FastConv2d(block_in, config.out_ch, 3, padding=1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        z = z.contiguous(memory_format=cpu_layout(z))
         h = self.mid(self.conv_in(z))
         for level in reversed(self.up):
             h = level(h)
