@@ -9,12 +9,17 @@ from ldm_studio.engine.nets.autoencoder import Autoencoder
 from ldm_studio.engine.nets.configs import AutoencoderConfig
 
 
+def _small_vae_and_inputs() -> tuple[Autoencoder, torch.Tensor, torch.Tensor]:
+    """A 64-channel VAE and odd-sized latents (batch 2) and images, so strips and seams are uneven."""
+    torch.manual_seed(0)
+    model = Autoencoder(AutoencoderConfig(ch=64, ch_mult=(1, 2, 2), num_res_blocks=1, resolution=128)).eval()
+    return model, torch.randn(2, 4, 30, 36), torch.rand(1, 3, 120, 144) * 2 - 1
+
+
 @pytest.mark.skipif(not fast_conv.nnpack_ready(), reason="this torch build has no NNPACK")
 def test_strip_wise_decode_and_encode_match_the_plain_path(monkeypatch, torch_threads):
     torch_threads(1)  # every big layer on Winograd
-    torch.manual_seed(0)
-    model = Autoencoder(AutoencoderConfig(ch=64, ch_mult=(1, 2, 2), num_res_blocks=1, resolution=128)).eval()
-    latents, images = torch.randn(2, 4, 30, 36), torch.rand(1, 3, 120, 144) * 2 - 1
+    model, latents, images = _small_vae_and_inputs()
     with torch.inference_mode():
         monkeypatch.setattr(fast_conv, "nnpack_ready", lambda: False)
         expected = model.decode(latents), model.encode(images)
@@ -38,9 +43,7 @@ def test_training_keeps_the_autograd_path():
 @pytest.mark.skipif(not fast_conv.nnpack_ready(), reason="this torch build has no NNPACK")
 def test_with_threads_the_vae_runs_nhwc_and_gives_the_same_images(monkeypatch, torch_threads):
     torch_threads(2)
-    torch.manual_seed(0)
-    model = Autoencoder(AutoencoderConfig(ch=64, ch_mult=(1, 2, 2), num_res_blocks=1, resolution=128)).eval()
-    latents, images = torch.randn(2, 4, 30, 36), torch.rand(1, 3, 120, 144) * 2 - 1
+    model, latents, images = _small_vae_and_inputs()
     seen = []
     model.decoder.conv_in.register_forward_pre_hook(
         lambda _m, args: seen.append(fast_conv.layout_of(args[0]))
