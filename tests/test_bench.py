@@ -64,3 +64,18 @@ def test_a_plot_without_matplotlib_is_refused_with_the_install_hint(monkeypatch,
         main(["--quick", "--plot", str(tmp_path / "plot.png")])
     assert exit_.value.code == 2
     assert "pip install matplotlib" in capsys.readouterr().err
+
+
+def test_before_each_load_the_model_is_dropped_and_freed_heap_returned(monkeypatch):
+    # The load row's fairness rests on this order: no side may load into memory the other just freed.
+    from ldm_studio.bench import compare
+
+    events = []
+
+    class Runner:
+        def unload(self):
+            events.append("unload")
+
+    monkeypatch.setattr(compare, "return_free_memory", lambda: events.append("trim"))
+    compare._unloader(Runner())()
+    assert events == ["unload", "trim"]
