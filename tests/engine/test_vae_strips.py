@@ -73,3 +73,17 @@ def test_one_thread_and_training_keep_nchw(torch_threads):
     with torch.inference_mode():
         assert fast_conv.cpu_layout(x) == torch.channels_last
     assert fast_conv.cpu_layout(x) == torch.contiguous_format  # with gradients: as it comes
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_group_statistics_match_float64_in_both_layouts(layout):
+    # 64 channels in 32 groups at 128²: two channels a group and several chunks summed per group; a large
+    # offset, as deep decoder layers have, is where a one-pass E[x²] - E[x]² would lose digits.
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 64, 128, 128, generator=generator) * 3 + 40
+    x[1] *= 0.01  # a second image of another scale: statistics are per image
+    reference_var, reference_mean = torch.var_mean(x.double().reshape(2, 32, -1), dim=-1, correction=0)
+    var, mean = vae_blocks.group_var_mean(x.contiguous(memory_format=layout), 32)
+    assert var.shape == mean.shape == (2, 32)
+    torch.testing.assert_close(mean.double(), reference_mean, rtol=1e-6, atol=0)
+    torch.testing.assert_close(var.double(), reference_var, rtol=2e-6, atol=0)
