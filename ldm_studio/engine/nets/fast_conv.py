@@ -99,8 +99,11 @@ def winograd_rows(
     ~35 MiB at the same speed, and the output is written in place instead of concatenated. Callers that
     build the input per strip (GroupNorm + SiLU, nearest upsampling) never hold the whole of it."""
     n, channels, height, width = shape
-    out = torch.empty((n, weight.shape[0], height, width), dtype=weight.dtype, memory_format=layout)
     rows = max(MIN_STRIP_ROWS, STRIP_ELEMENTS // (channels * width))
+    if n == 1 and rows >= height and layout == torch.contiguous_format:  # one call: no strips to gather
+        whole = input_rows(0, 0, height).contiguous()
+        return torch._nnpack_spatial_convolution(whole, weight, bias, (1, 1), (1, 1))
+    out = torch.empty((n, weight.shape[0], height, width), dtype=weight.dtype, memory_format=layout)
     for i in range(n):
         for top in range(0, height, rows):
             bottom = min(height, top + rows)
