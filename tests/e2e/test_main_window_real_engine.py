@@ -135,7 +135,8 @@ def test_the_event_loop_stays_responsive_during_a_real_run(qtbot, window):
     window.document.steps = 1
     window.generate()  # the first run loads the model: measure the second, which only samples
     wait_done(qtbot, window)
-    window.document.steps = 12
+    # Enough steps that the run outlasts many 10 ms ticks even as the engine gets faster.
+    window.document.steps = 60
     delays: list[float] = []
     last = [time.perf_counter()]
 
