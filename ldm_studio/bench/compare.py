@@ -135,8 +135,10 @@ def _time_rows(
     if with_diffusers:
         loads["diffusers-folder"] = runners["diffusers"].load_pretrained
         unload["diffusers-folder"] = unload["diffusers"]
+    # At least one untimed load each: a process's first load also pays for imports (transformers' CLIP
+    # modules, ~3.5 s at one thread), and whichever side ran first would carry them in its median.
     samples = alternate(
-        loads, repeats=spec.repeats, warmup=spec.warmup, sync=sync, before=unload, clock=clock
+        loads, repeats=spec.repeats, warmup=load_warmup(spec), sync=sync, before=unload, clock=clock
     )
     log(f"checkpoint load: {_medians({side: median(values) for side, values in samples.items()})}")
     result.rows.append(
@@ -155,7 +157,7 @@ def _time_rows(
     preview = median(alternate({"ours": ours.preview}, repeats=21, warmup=3, sync=sync, clock=clock)["ours"])
     result.notes.append(
         f"live preview (latent→RGB, every step): {preview * 1e3:.2f} ms = "
-        f"{100 * preview / step['ours']:.2f}% of our UNet step"
+        f"{100 * preview / step['ours']:.2g}% of our UNet step"
     )
     timed(
         "Generate → first preview (wall)",
@@ -178,6 +180,11 @@ def _time_rows(
             result.rows.pop()  # only the table's size is a row; the others feed the plot
         for side, seconds in medians.items():
             result.seconds_per_image.setdefault(side, {})[size] = seconds
+
+
+def load_warmup(spec: BenchSpec) -> int:
+    """Untimed loads per side before the load row's timed ones."""
+    return max(1, spec.warmup)
 
 
 def _medians(medians: dict[str, float | None]) -> str:
