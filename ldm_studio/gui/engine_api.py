@@ -1,7 +1,8 @@
 """The engine as the worker sees it: five calls, injected so tests can script a fake one.
 
-`RealEngine` imports the engine modules only when first used: opening the window stays fast and the
-GUI package never imports torch itself. Tests pass a scripted engine (tests/gui/fake_engine.py) with
+`RealEngine` imports the engine modules only when first used (or when `warm_up` is called, in the
+worker thread once the window is up): opening the window stays fast and the GUI package never imports
+torch itself. Tests pass a scripted engine (tests/gui/fake_engine.py) with
 the same methods, so every widget and worker test runs without a model.
 """
 
@@ -30,6 +31,9 @@ class EngineApi(Protocol):
     def model_key(self, request: GenerationRequest) -> Hashable:
         """Equal keys mean the loaded model can be reused for this request."""
 
+    def warm_up(self) -> None:
+        """Do ahead of time the slow imports a first model load would wait for."""
+
     def load_model(self, request: GenerationRequest) -> Any: ...
 
     def model_status(self, model: Any) -> ModelStatus: ...
@@ -50,6 +54,11 @@ class RealEngine:
 
         path = resolve_model_path(request.model, request.mode)
         return (str(path), request.device, request.precision, request.prediction, request.vae)
+
+    def warm_up(self) -> None:
+        from ldm_studio.engine.preload import import_engine_modules
+
+        import_engine_modules()
 
     def load_model(self, request: GenerationRequest) -> Any:
         from ldm_studio.engine.checkpoint import load_model

@@ -20,6 +20,7 @@ from ldm_studio.gui.worker import Worker
 
 class JobRunner(QObject):
     _send = Signal(object)  # crosses to the worker thread (queued connection)
+    _warm = Signal()  # likewise
     # The worker's signals, delivered in the GUI thread (see Worker for their arguments).
     modelLoading = Signal(str)
     modelLoaded = Signal(object)
@@ -41,6 +42,7 @@ class JobRunner(QObject):
         self._thread.setObjectName("ldm-studio-worker")
         self.worker.moveToThread(self._thread)
         self._send.connect(self.worker.run_job)
+        self._warm.connect(self.worker.warm_up)
         for name in ("modelLoading", "modelLoaded", "started", "progress", "preview", "warning"):
             getattr(self.worker, name).connect(getattr(self, name))
         # Bound slots of this GUI-thread object, so Qt queues them into the GUI thread in emit order.
@@ -55,6 +57,12 @@ class JobRunner(QObject):
     @property
     def busy(self) -> bool:
         return self.queue.executing is not None
+
+    def warm_up(self) -> None:
+        """Have the worker import the engine now (seconds), so the first Generate does not wait for it.
+
+        A job submitted meanwhile starts when the imports are done, as its load would have made them."""
+        self._warm.emit()
 
     def submit(self, request: GenerationRequest, output_folder: Path) -> Job:
         """Queue a request; it starts now if the worker is free, else after the jobs before it."""

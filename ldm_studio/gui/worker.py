@@ -86,6 +86,14 @@ class Worker(QObject):
                 nice = min(19, os.getpriority(os.PRIO_PROCESS, thread) + WORKER_NICENESS)
                 os.setpriority(os.PRIO_PROCESS, thread, nice)
 
+    @Slot()
+    def warm_up(self) -> None:
+        """Import the engine ahead of the first job; a failure here is reported by that job's load."""
+        try:
+            self._engine.warm_up()
+        except Exception:
+            log.warning("warming up the engine failed", exc_info=True)
+
     @Slot(object)
     def run_job(self, job: Job) -> None:
         self.started.emit(job)

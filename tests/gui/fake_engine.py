@@ -48,6 +48,13 @@ class ScriptedEngine:
     runs: list[GenerationRequest] = field(default_factory=list)
     reached_pause: threading.Event = field(default_factory=threading.Event)
     run_thread_ids: list[int] = field(default_factory=list)  # OS thread ids the runs happened on
+    warm_up_thread_ids: list[int] = field(default_factory=list)  # likewise for warm_up
+    warm_up_error: BaseException | None = None
+
+    def warm_up(self) -> None:
+        self.warm_up_thread_ids.append(threading.get_native_id())
+        if self.warm_up_error is not None:
+            raise self.warm_up_error
 
     def model_key(self, request: GenerationRequest) -> Hashable:
         return (request.model or f"demo-{request.mode}", request.device, request.precision)

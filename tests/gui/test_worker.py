@@ -193,6 +193,17 @@ def test_the_worker_thread_gives_way_to_the_gui_thread(qtbot, runner, engine, tm
     assert os.getpriority(os.PRIO_PROCESS, worker_thread) > gui_nice
 
 
+def test_warm_up_runs_in_the_worker_thread_and_a_failing_one_costs_the_next_job_nothing(
+    qtbot, runner, engine, tmp_path
+):
+    engine.warm_up_error = ImportError("no module named transformers")
+    runner.warm_up()
+    with qtbot.waitSignal(runner.result, timeout=5000):
+        runner.submit(REQUEST.replace(steps=1), tmp_path)
+    assert engine.warm_up_thread_ids == engine.run_thread_ids  # the worker's, ahead of the job
+    assert engine.warm_up_thread_ids[0] != threading.get_native_id()
+
+
 def test_previews_arrive_as_images_of_the_engine_arrays(qtbot, runner, tmp_path):
     with qtbot.waitSignal(runner.preview, timeout=5000) as signal:
         runner.submit(REQUEST.replace(steps=2), tmp_path)
