@@ -61,18 +61,26 @@ def norm_silu_conv(norm: nn.GroupNorm, conv: FastConv2d, x: torch.Tensor) -> tor
     resolution holds two of these big tensors instead of three."""
     if not conv.strip_wise(x):
         return conv(norm_silu(norm, x))
-    channels = x.shape[1]
-    var, mean = group_var_mean(x, norm.num_groups)
-    per_group = channels // norm.num_groups
-    scale = (var + norm.eps).rsqrt().repeat_interleave(per_group, 1) * norm.weight  # [n, C]
-    shift = norm.bias - mean.repeat_interleave(per_group, 1) * scale
-    scale, shift = scale[..., None, None], shift[..., None, None]
+    per_group = x.shape[1] // norm.num_groups
+    var, mean = (s.repeat_interleave(per_group, 1) for s in group_var_mean(x, norm.num_groups))  # [n, C]
+    layout = layout_of(x)
+    if layout == torch.contiguous_format:
+        # With the group statistics as per-channel ones, an NCHW strip's GroupNorm is an inference-mode
+        # batch norm, whose fused kernel is twice as fast as addcmul's broadcast (1.1 against 2.2 ms per
+        # 8 MiB strip at one thread). Strips of one image, so the statistics are that image's.
+        def normed(i: int, low: int, high: int) -> torch.Tensor:
+            strip = x[i : i + 1, :, low:high]
+            return F.batch_norm(strip, mean[i], var[i], norm.weight, norm.bias, False, 0.0, norm.eps)
 
-    def rows(i: int, low: int, high: int) -> torch.Tensor:
-        normed = torch.addcmul(shift[i : i + 1], x[i : i + 1, :, low:high], scale[i : i + 1])
-        return F.silu(normed, inplace=True)
+    else:  # NHWC: addcmul is the faster there (1.0 against 1.2 ms)
+        scale = (var + norm.eps).rsqrt() * norm.weight
+        shift = (norm.bias - mean * scale)[..., None, None]
+        scale = scale[..., None, None]
 
-    return conv.conv_rows(rows, x.shape, layout_of(x))
+        def normed(i: int, low: int, high: int) -> torch.Tensor:
+            return torch.addcmul(shift[i : i + 1], x[i : i + 1, :, low:high], scale[i : i + 1])
+
+    return conv.conv_rows(lambda i, low, high: F.silu(normed(i, low, high), inplace=True), x.shape, layout)
 
 
 class ResnetBlock(nn.Module):
