@@ -13,7 +13,7 @@ memory-mapped views of the file; the rest are cast / moved one tensor at a time.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -178,7 +178,7 @@ def load_model(
 ) -> LoadedModel:
     """Load a checkpoint's UNet, VAE (or the one in `vae`), text encoder and tokenizer, ready to run."""
     from .nets.autoencoder import Autoencoder
-    from .nets.text import TextEncoder, text_state_dict_from_checkpoint
+    from .nets.text import HALF_KEPT_KEYS, TextEncoder, text_state_dict_from_checkpoint
     from .nets.unet import UNetModel
 
     target = choose_device(device)
@@ -194,7 +194,13 @@ def load_model(
             raw = _part(reader, TEXT_PREFIX)
             state = text_state_dict_from_checkpoint(raw, family.text)
             text_encoder = build_net(
-                TextEncoder, family.text, state, target, dtype, f"{path.name}: text encoder"
+                TextEncoder,
+                family.text,
+                state,
+                target,
+                dtype,
+                f"{path.name}: text encoder",
+                half_kept=HALF_KEPT_KEYS,
             )
         first_stage = None
         if vae is None:
@@ -278,16 +284,20 @@ def build_net(
     device: torch.device,
     dtype: torch.dtype,
     what: str,
+    *,
+    half_kept: Collection[str] = (),
 ) -> nn.Module:
     """`cls(config)` built on the meta device with `state` assigned as its weights, in eval mode.
 
     `what` ("model.ckpt: UNet") starts the error message when the weights do not fit the config.
+    Tensors named in `half_kept` that the file stores in half precision stay so on the CPU in float32
+    (see `_to`); the net must accept that (type promotion makes the first op that reads them float32).
     """
     with torch.device("meta"):
         net = cls(config)
     expected = {key: tuple(t.shape) for key, t in net.state_dict().items()}
     _check_fit(expected, state, what)
-    weights = {key: _to(tensor, device, dtype) for key, tensor in state.items()}
+    weights = {key: _to(tensor, device, dtype, keep_half=key in half_kept) for key, tensor in state.items()}
     net.load_state_dict(weights, strict=True, assign=True)
     stuck = [name for name, t in chain(net.named_parameters(), net.named_buffers()) if t.is_meta]
     if stuck:  # a net that keeps non-persistent buffers on meta: a bug in that net, not in the file
@@ -314,8 +324,18 @@ def _check_fit(expected: dict[str, tuple[int, ...]], state: Mapping[str, torch.T
         raise CheckpointError(f"{what} weights do not fit the network: {'; '.join(problems)}")
 
 
-def _to(tensor: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+def _to(
+    tensor: torch.Tensor, device: torch.device, dtype: torch.dtype, *, keep_half: bool = False
+) -> torch.Tensor:
     # Only floating tensors take the compute dtype; `.to` returns the mmapped tensor when nothing changes.
-    if tensor.is_floating_point():
-        return tensor.to(device=device, dtype=dtype)
-    return tensor.to(device=device)
+    if not tensor.is_floating_point():
+        return tensor.to(device=device)
+    if keep_half and device.type == "cpu" and dtype == torch.float32 and tensor.dtype in _HALF:
+        # A big table read a few rows at a time, which float32 would only double (the CLIP token
+        # embedding: 152 MiB of new memory to fault in at load, for 77 rows a prompt). Copied, not left
+        # mapped: the user may replace the file while the model is loaded.
+        return tensor.clone()
+    return tensor.to(device=device, dtype=dtype)
+
+
+_HALF = (torch.float16, torch.bfloat16)

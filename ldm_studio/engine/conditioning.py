@@ -41,7 +41,8 @@ def text_contexts(model, prompt: str, negative: str, batch: int) -> tuple[torch.
     if encoder is None:
         return None
     recent = _recent.setdefault(encoder, OrderedDict())
-    weight = next(encoder.parameters())
+    # The last parameter (the final norm's) has the compute dtype; the token table may be kept in half.
+    weight = list(encoder.parameters())[-1]
     key = (prompt, negative, weight.dtype, weight.device)
     keep = torch.is_inference_mode_enabled()  # tensors made with gradients on belong to their caller
     if keep and key in recent:

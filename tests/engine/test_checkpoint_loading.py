@@ -1,5 +1,6 @@
 """Loading a checkpoint: real weights from the file in every net, the right dtype, a separate VAE."""
 
+import copy
 import hashlib
 from itertools import chain
 
@@ -7,6 +8,7 @@ import pytest
 import torch
 
 from ldm_studio.engine.checkpoint import load_model
+from ldm_studio.engine.checkpoint_files import open_checkpoint
 from ldm_studio.engine.devices import choose_device, choose_dtype
 from ldm_studio.engine.errors import CheckpointError, LdmError
 from ldm_studio.engine.nets.text import text_state_dict_from_checkpoint
@@ -64,6 +66,26 @@ def test_a_half_precision_file_is_upcast_on_cpu_unless_fp16_is_asked(tmp_path):
     assert half.dtype == torch.float16
     assert {p.dtype for p in chain(half.unet.parameters(), half.vae.parameters())} == {torch.float16}
     assert half.tokenizer.encode("a cat")[-1] == 0  # SD 2.x pads with 0
+
+
+@pytest.mark.parametrize("family", ["sd1", "sd2-v"])
+def test_a_half_files_token_table_stays_half_in_memory_and_encodes_exactly_as_float32(tmp_path, family):
+    path = write_tiny_checkpoint(tmp_path / "half.safetensors", family, dtype=torch.float16)
+    model = load_model(path, device="cpu")
+    table = model.text_encoder.transformer.embeddings.token_embedding.weight
+    others = {p.dtype for p in model.text_encoder.parameters() if p is not table}
+    assert (table.dtype, others) == (torch.float16, {torch.float32})
+    with open_checkpoint(path) as reader:  # a copy, not the file's mapping: the file may be replaced
+        key = next(k for k in reader.tensors if k.endswith("token_embedding.weight"))
+        mapped = reader.tensor(key)
+        assert torch.equal(mapped, table)
+        assert table.untyped_storage().data_ptr() != mapped.untyped_storage().data_ptr()
+    upcast = copy.deepcopy(model.text_encoder).float()
+    tokens = torch.tensor([model.tokenizer.encode("a red cube on a table")])
+    with torch.inference_mode():
+        context = model.text_encoder(tokens)
+        assert context.dtype == torch.float32
+        assert torch.equal(context, upcast(tokens))
 
 
 @pytest.mark.parametrize("name", ["sd-x4-upscaler", "ldm-inpaint"])

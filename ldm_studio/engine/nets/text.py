@@ -17,6 +17,10 @@ from ldm_studio.engine.nets.configs import TextEncoderConfig
 
 BOS_TOKEN_ID = 49406
 EOS_TOKEN_ID = 49407
+# May stay in the file's half precision when the encoder runs in float32 on the CPU (checkpoint._to):
+# the token embedding is looked up a prompt's 77 rows at a time, and adding the float32 position
+# embedding turns them into float32, exactly (every half value is a float32 one).
+HALF_KEPT_KEYS = frozenset({"transformer.embeddings.token_embedding.weight"})
 
 
 def built_layer_count(config: TextEncoderConfig) -> int:
