@@ -66,19 +66,23 @@ def test_a_plot_without_matplotlib_is_refused_with_the_install_hint(monkeypatch,
     assert "pip install matplotlib" in capsys.readouterr().err
 
 
-def test_before_each_load_the_model_is_dropped_and_freed_heap_returned(monkeypatch):
-    # The load row's fairness rests on this order: no side may load into memory the other just freed.
+def test_before_each_load_every_sides_model_is_dropped_and_freed_heap_returned(monkeypatch):
+    # The load row's fairness rests on this order: each load starts with no model of either side
+    # resident and the freed heap handed back, whichever side ran before it.
     from ldm_studio.bench import compare
 
     events = []
 
     class Runner:
+        def __init__(self, name):
+            self.name = name
+
         def unload(self):
-            events.append("unload")
+            events.append(f"unload {self.name}")
 
     monkeypatch.setattr(compare, "return_free_memory", lambda: events.append("trim"))
-    compare._unloader(Runner())()
-    assert events == ["unload", "trim"]
+    compare.unload_all([Runner("ours"), Runner("diffusers")])()
+    assert events == ["unload ours", "unload diffusers", "trim"]
 
 
 def test_every_configuration_loads_untimed_before_timing_its_loads():

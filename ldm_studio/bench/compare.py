@@ -131,10 +131,11 @@ def _time_rows(
     # Load: ours and diffusers' from_single_file read the same file; diffusers' from_pretrained reads its
     # own folder format (its fastest load, no key conversion) and gets a row of its own.
     loads = {side: runner.load for side, runner in runners.items()}
-    unload = {side: _unloader(runner) for side, runner in runners.items()}
     if with_diffusers:
         loads["diffusers-folder"] = runners["diffusers"].load_pretrained
-        unload["diffusers-folder"] = unload["diffusers"]
+    # Every load starts with no model of either side resident, as an app's first load does, whatever
+    # side ran before it (see unload_all).
+    unload = dict.fromkeys(loads, unload_all(list(runners.values())))
     # At least one untimed load each: a process's first load also pays for imports (transformers' CLIP
     # modules, ~3.5 s at one thread), and whichever side ran first would carry them in its median.
     samples = alternate(
@@ -198,12 +199,17 @@ def set_threads(count: int) -> None:
     torch.set_num_threads(count)
 
 
-def _unloader(runner) -> Callable[[], None]:
-    # Every load starts as an app's first load does: with no freed heap to reuse. Without the trim, a
-    # load reused whatever gigabytes the previous side had just freed, so the order of the sides, not
-    # their code, decided up to 2× of a one-thread load (both spend most of it faulting in fresh pages).
+def unload_all(runners: list) -> Callable[[], None]:
+    """Drop every side's model and hand the freed heap back to the OS.
+
+    Without the trim, a load reused whatever gigabytes the previous side had just freed, so the order of
+    the sides, not their code, decided up to 2× of a one-thread load (both spend most of it faulting in
+    fresh pages). Dropping only the side about to load left the other side's model resident during it.
+    """
+
     def unload() -> None:
-        runner.unload()
+        for runner in runners:
+            runner.unload()
         gc.collect()
         return_free_memory()
 
