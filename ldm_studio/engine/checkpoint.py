@@ -324,6 +324,9 @@ def _check_fit(expected: dict[str, tuple[int, ...]], state: Mapping[str, torch.T
         raise CheckpointError(f"{what} weights do not fit the network: {'; '.join(problems)}")
 
 
+_HALF = (torch.float16, torch.bfloat16)
+
+
 def _to(
     tensor: torch.Tensor, device: torch.device, dtype: torch.dtype, *, keep_half: bool = False
 ) -> torch.Tensor:
@@ -332,10 +335,7 @@ def _to(
         return tensor.to(device=device)
     if keep_half and device.type == "cpu" and dtype == torch.float32 and tensor.dtype in _HALF:
         # A big table read a few rows at a time, which float32 would only double (the CLIP token
-        # embedding: 152 MiB of new memory to fault in at load, for 77 rows a prompt). Copied, not left
+        # embedding: 145 MiB of new memory to fault in at load, for 77 rows a prompt). Copied, not left
         # mapped: the user may replace the file while the model is loaded.
         return tensor.clone()
     return tensor.to(device=device, dtype=dtype)
-
-
-_HALF = (torch.float16, torch.bfloat16)
