@@ -8,3 +8,5 @@ __version__ = "0.1.0"
 # so a missing local file is an error here instead of a download attempt.
 for _switch in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
     os.environ.setdefault(_switch, "1")
+# transformers >= 5.25 would otherwise offer to fetch compiled "hub kernels"; we run our own layers.
+os.environ.setdefault("USE_HUB_KERNELS", "NO")
