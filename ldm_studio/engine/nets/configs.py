@@ -31,11 +31,24 @@ class UNetConfig:
     use_spatial_transformer: bool = True  # False: legacy AttentionBlock, no cross-attention (CompVis LDM)
     context_dim: int | None = 768
     use_linear_in_transformer: bool = False  # SD2: Linear proj_in/proj_out instead of 1x1 conv
-    transformer_depth: int = 1
+    transformer_depth: int | tuple[int, ...] = 1  # blocks per SpatialTransformer: one int, or one per level
+    transformer_depth_middle: int | None = None  # the middle block's; None: the last level's depth
     disable_self_attentions: tuple[bool, ...] | None = None  # per level: attn1 cross-attends the context
-    num_classes: int | None = None  # x4 upscaler: 1000 noise levels through `label_emb`
+    # x4 upscaler: 1000 noise levels through an Embedding `label_emb`. SDXL: "sequential", a float vector
+    # `y` [B, adm_in_channels] (pooled text + micro-conditioning) through Linear-SiLU-Linear `label_emb.0`.
+    num_classes: int | Literal["sequential"] | None = None
+    adm_in_channels: int | None = None
     resblock_updown: bool = False  # ResBlocks with up/down instead of plain Upsample/Downsample
     legacy: bool = True  # CompVis: with num_head_channels, legacy derives heads the old way
+
+    def depth_at(self, level: int | None) -> int:
+        """Transformer blocks at `level` (None: the middle block), as sgm's openaimodel expands them."""
+        depths = self.transformer_depth
+        if isinstance(depths, int):
+            depths = (depths,) * len(self.channel_mult)
+        if level is None:
+            return depths[-1] if self.transformer_depth_middle is None else self.transformer_depth_middle
+        return depths[level]
 
 
 @dataclass(frozen=True)
@@ -71,5 +84,10 @@ class TextEncoderConfig:
     vocab_size: int = 49408
     max_positions: int = 77
     hidden_act: Literal["quick_gelu", "gelu"] = "quick_gelu"
-    layer: Literal["last", "penultimate"] = "last"  # which hidden state feeds the UNet (after final LN)
+    layer: Literal["last", "penultimate"] = "last"  # which hidden state feeds the UNet
     pad_token_id: int = 49407  # SD1 pads with EOS, SD2 with 0
+    final_norm: bool = True  # the context passes the final LayerNorm (SD1, SD2); SDXL's does not
+    # Also compute the projected pooled vector (SDXL's bigG): ln_final(last layer) at the first EOS
+    # @ text_projection [hidden, projection_dim]. Needs every layer built, even for a penultimate context.
+    pooled: bool = False
+    projection_dim: int | None = None  # width of text_projection's output; None: hidden_size

@@ -1,8 +1,10 @@
-"""Text encoders that turn token ids into the UNet's context: SD1 CLIP and SD2 OpenCLIP, both on
-transformers' `CLIPTextModel`.
+"""Text encoders that turn token ids into the UNet's context: SD1 CLIP, SD2 OpenCLIP and SDXL's CLIP-L and
+OpenCLIP bigG, all on transformers' `CLIPTextModel`.
 
-Our state dict keys are `transformer.` + the keys of transformers' CLIPTextModel (without `text_model.`).
-The two checkpoint layouts (SD1 CLIP, SD2 OpenCLIP) are renamed to ours here and only here.
+Our state dict keys are `transformer.` + the keys of transformers' CLIPTextModel (without `text_model.`),
+plus `text_projection` [hidden, projection] (used as x @ P, OpenCLIP's layout) for a pooled encoder.
+The checkpoint layouts (HF CLIP as in SD1 and SDXL's `conditioner.embedders.0.transformer.`, OpenCLIP as
+in SD2 and SDXL's bigG `conditioner.embedders.{1|0}.model.`) are renamed to ours here and only here.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ HALF_KEPT_KEYS = frozenset({"transformer.embeddings.token_embedding.weight"})
 
 
 def built_layer_count(config: TextEncoderConfig) -> int:
-    """Layers actually built: the "penultimate" encoders stop one early, so the last layer is never run."""
-    return config.num_layers - 1 if config.layer == "penultimate" else config.num_layers
+    """Layers actually built: the "penultimate" encoders stop one early, so the last layer is never run,
+    unless the pooled vector (which reads the last layer) is wanted too."""
+    return config.num_layers - 1 if config.layer == "penultimate" and not config.pooled else config.num_layers
 
 
 def _clip_text_config(config: TextEncoderConfig) -> CLIPTextConfig:
@@ -45,10 +48,13 @@ def _clip_text_config(config: TextEncoderConfig) -> CLIPTextConfig:
 
 
 class TextEncoder(nn.Module):
-    """Token ids [B, 77] → context [B, 77, hidden]: the last built layer's output after the final LayerNorm.
+    """Token ids [B, 77] → context [B, 77, hidden], and with `config.pooled` also the pooled vector.
 
-    With `layer="penultimate"` only N−1 layers exist, so that output is the penultimate layer + final LN,
-    exactly what SD2 (and diffusers' 23-layer OpenCLIP) uses.
+    The context is the `layer` hidden state ("last" or "penultimate"), after the final LayerNorm when
+    `final_norm` (SD1, SD2) or without it (SDXL). Without `pooled`, a penultimate encoder builds only N−1
+    layers, so its last built layer is the one read (SD2: + final LN, as diffusers' 23-layer OpenCLIP).
+    Pooled (SDXL bigG): ln_final(last layer output) at the first EOS (argmax of the ids, EOS being the
+    highest id) @ text_projection.
     """
 
     def __init__(self, config: TextEncoderConfig):
@@ -57,12 +63,34 @@ class TextEncoder(nn.Module):
         model = CLIPTextModel(_clip_text_config(config))
         # transformers < 5.6 nests the tower under `text_model`; keep our keys the same either way.
         self.transformer = getattr(model, "text_model", model)
+        if config.pooled:
+            width = config.projection_dim or config.hidden_size
+            self.text_projection = nn.Parameter(torch.empty(config.hidden_size, width))
         # `position_ids` is a non-persistent buffer: built on the meta device it would stay there after
         # load_state_dict(assign=True), since no checkpoint holds it. Recreate it after every load.
         self.register_load_state_dict_post_hook(_materialize_position_ids)
 
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return self.transformer(input_ids=input_ids).last_hidden_state
+    def forward(
+        self, input_ids: torch.Tensor, return_pooled: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """The context [B, 77, hidden]; with `return_pooled`, (context, pooled [B, projection])."""
+        config = self.config
+        if return_pooled and not config.pooled:
+            raise ValueError("this text encoder has no pooled output (config.pooled is False)")
+        if config.final_norm and not config.pooled:
+            return self.transformer(input_ids=input_ids).last_hidden_state
+        out = self.transformer(input_ids=input_ids, output_hidden_states=True)
+        # hidden_states: (embeddings, layer 1, ..., layer N), each before the final LayerNorm.
+        reads_penultimate = config.layer == "penultimate" and config.pooled
+        context = out.hidden_states[-2 if reads_penultimate else -1]
+        if config.final_norm:
+            context = self.transformer.final_layer_norm(context)
+        if not return_pooled:
+            return context
+        eos = input_ids.to(out.last_hidden_state.device).argmax(dim=-1)
+        rows = torch.arange(input_ids.shape[0], device=eos.device)
+        pooled = out.last_hidden_state[rows, eos] @ self.text_projection
+        return context, pooled
 
 
 def _materialize_position_ids(module: TextEncoder, _incompatible_keys) -> None:
@@ -102,11 +130,13 @@ def _from_clip(sd: dict[str, torch.Tensor], layers: int) -> dict[str, torch.Tens
     return out
 
 
-def _from_open_clip(sd: dict[str, torch.Tensor], layers: int) -> dict[str, torch.Tensor]:
+def _from_open_clip(sd: dict[str, torch.Tensor], layers: int, pooled: bool) -> dict[str, torch.Tensor]:
     out = {}
     for key, value in sd.items():
         name = key.removeprefix("model.")
-        if name == "token_embedding.weight":
+        if name == "text_projection" and pooled:
+            out["text_projection"] = value  # [hidden, projection], applied as x @ P: no transpose
+        elif name == "token_embedding.weight":
             out["transformer.embeddings.token_embedding.weight"] = value
         elif name == "positional_embedding":
             out["transformer.embeddings.position_embedding.weight"] = value
@@ -124,29 +154,35 @@ def _from_open_clip(sd: dict[str, torch.Tensor], layers: int) -> dict[str, torch
                 for old, new in _OPEN_CLIP_LAYER_NAMES.items():
                     if rest.startswith(old):
                         out[prefix + new + rest.removeprefix(old)] = value
-        # text_projection, logit_scale and attn_mask are not used to condition the UNet.
+        # logit_scale and attn_mask (and text_projection unless pooled) do not condition the UNet.
     return out
 
 
 def text_state_dict_from_checkpoint(sd: dict[str, torch.Tensor], config: TextEncoderConfig) -> dict:
     """Checkpoint keys (with `cond_stage_model.` stripped) → keys of `TextEncoder(config).state_dict()`.
 
-    SD1: `transformer.text_model.*` or the older `transformer.*`. SD2: OpenCLIP `model.*`.
-    Keys SD does not use are dropped; missing ones are left for the strict load to report.
+    SD1 and SDXL's CLIP-L (`conditioner.embedders.0.` stripped): `transformer.text_model.*` or the older
+    `transformer.*`. SD2 and SDXL's bigG (`conditioner.embedders.1.`, the refiner's `.0.`, stripped):
+    OpenCLIP `model.*`, whose `model.text_projection` is kept for a pooled encoder.
+    Keys the encoder does not use are dropped; missing ones are left for the strict load to report.
     """
     layers = built_layer_count(config)
     if config.kind == "open_clip":
-        return _from_open_clip(sd, layers)
+        return _from_open_clip(sd, layers, config.pooled)
     return _from_clip(sd, layers)
 
 
 def text_state_dict_to_checkpoint(sd: dict[str, torch.Tensor], config: TextEncoderConfig) -> dict:
     """`TextEncoder.state_dict()` → the original layout (keys without `cond_stage_model.`).
 
-    Writes only what the encoder holds: a "penultimate" encoder has no last layer and no text_projection,
-    and files written from it load back here (and in diffusers, which skips those too).
+    Writes only what the encoder holds: a "penultimate" encoder without `pooled` has no last layer and no
+    text_projection, and files written from it load back here (and in diffusers, which skips those too).
     """
-    body = {k.removeprefix("transformer."): v for k, v in sd.items() if not k.endswith("position_ids")}
+    body = {
+        k.removeprefix("transformer."): v
+        for k, v in sd.items()
+        if k.startswith("transformer.") and not k.endswith("position_ids")
+    }
     if config.kind != "open_clip":
         return {"transformer.text_model." + name: value for name, value in body.items()}
     out = {
@@ -155,6 +191,8 @@ def text_state_dict_to_checkpoint(sd: dict[str, torch.Tensor], config: TextEncod
         "model.ln_final.weight": body["final_layer_norm.weight"],
         "model.ln_final.bias": body["final_layer_norm.bias"],
     }
+    if "text_projection" in sd:
+        out["model.text_projection"] = sd["text_projection"]
     for index in range(built_layer_count(config)):
         ours, theirs = f"encoder.layers.{index}.", f"model.transformer.resblocks.{index}."
         for kind in ("weight", "bias"):

@@ -33,7 +33,15 @@ class UNetModel(nn.Module):
         mc = config.model_channels
         emb_dim = 4 * mc
         self.time_embed = nn.Sequential(nn.Linear(mc, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
-        if config.num_classes is not None:
+        if config.num_classes == "sequential":
+            # SDXL's vector conditioning; the outer Sequential keeps the checkpoint keys `label_emb.0.{0,2}`.
+            if not config.adm_in_channels:
+                raise ValueError('num_classes="sequential" needs adm_in_channels')
+            adm = nn.Sequential(
+                nn.Linear(config.adm_in_channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)
+            )
+            self.label_emb = nn.Sequential(adm)
+        elif config.num_classes is not None:
             self.label_emb = nn.Embedding(config.num_classes, emb_dim)
 
         self.input_blocks = nn.ModuleList([EmbedSequential(FastConv2d(config.in_channels, mc, 3, padding=1))])
@@ -92,7 +100,7 @@ class UNetModel(nn.Module):
             channels,
             heads,
             dim_head,
-            depth=cfg.transformer_depth,
+            depth=cfg.depth_at(level),
             context_dim=cfg.context_dim or channels,
             disable_self_attn=disable_self_attn,
             use_linear=cfg.use_linear_in_transformer,
@@ -109,7 +117,8 @@ class UNetModel(nn.Module):
 
         `timesteps` is a float or a [B] / [1] / [] tensor (fractional t allowed); `context` the
         cross-attention tokens [B, T, context_dim]; `y` the class labels [B] of a class-conditional
-        model (the x4 upscaler's noise level). Runs in the weights' dtype and returns x's dtype.
+        model (the x4 upscaler's noise level), or for `num_classes="sequential"` (SDXL) the float vector
+        [B, adm_in_channels] (see sdxl_embed). Runs in the weights' dtype and returns x's dtype.
         """
         dtype = self.input_blocks[0][0].weight.dtype
         batch = x.shape[0]
@@ -118,7 +127,9 @@ class UNetModel(nn.Module):
         t = torch.as_tensor(timesteps, device=x.device).reshape(-1)
         t = t.expand(batch) if t.shape[0] == 1 else t
         emb = self.time_embed(timestep_embedding(t, self.config.model_channels).to(dtype))
-        if y is not None:
+        if y is not None and self.config.num_classes == "sequential":
+            emb = emb + self.label_emb(y.to(x.device, dtype).expand(batch, -1))
+        elif y is not None:
             emb = emb + self.label_emb(y.to(x.device).reshape(-1).expand(batch))
         if context is not None:
             context = context.to(dtype)
