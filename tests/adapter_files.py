@@ -8,6 +8,7 @@ states the file's key layout itself.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -192,7 +193,21 @@ def write_diffusers_embedding(path, token: str, vector: torch.Tensor) -> Path:
 
 def tiny_nets(kind: str = "sd1", seed: int = 0):
     """(UNetConfig, UNetModel, TextEncoderConfig, TextEncoder) with random weights: SD1 (conv proj_in, fixed
-    heads) or SD2 (linear proj_in, 16-wide heads, penultimate OpenCLIP-style text)."""
+    heads) or SD2 (linear proj_in, 16-wide heads, penultimate OpenCLIP-style text). Fresh modules each call,
+    with the same weights for the same arguments (built once, then copied)."""
+    unet_config, unet_sd, text_config, text_sd = _tiny_weights(kind, seed)
+    from ldm_studio.engine.nets.text import TextEncoder
+    from ldm_studio.engine.nets.unet import UNetModel
+
+    with torch.device("meta"):
+        unet, text = UNetModel(unet_config), TextEncoder(text_config)
+    unet.load_state_dict({k: v.clone() for k, v in unet_sd.items()}, assign=True)
+    text.load_state_dict({k: v.clone() for k, v in text_sd.items()}, assign=True)
+    return unet_config, unet.eval(), text_config, text.eval()
+
+
+@functools.cache
+def _tiny_weights(kind: str, seed: int):
     from dataclasses import replace
 
     from ldm_studio.engine.nets.configs import TextEncoderConfig, UNetConfig
@@ -216,6 +231,6 @@ def tiny_nets(kind: str = "sd1", seed: int = 0):
             layer="penultimate",
             pad_token_id=0,
         )
-    unet = randomize_(UNetModel(unet_config), seed=seed).eval()
-    text = randomize_(TextEncoder(text_config), seed=seed + 1).eval()
-    return unet_config, unet, text_config, text
+    unet = randomize_(UNetModel(unet_config), seed=seed)
+    text = randomize_(TextEncoder(text_config), seed=seed + 1)
+    return unet_config, unet.state_dict(), text_config, text.state_dict()

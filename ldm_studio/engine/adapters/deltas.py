@@ -103,7 +103,7 @@ def _lokr(t: dict, shape) -> torch.Tensor:
         w2 = w2.reshape(*w2.shape, *([1] * (len(shape) - 2)))  # a linear factor on a 1x1 conv
     while w1.ndim < w2.ndim:
         w1 = w1.unsqueeze(-1)
-    return torch.kron(w1, w2)
+    return torch.kron(w1.contiguous(), w2.contiguous())  # kron views its inputs: einsum outputs are not
 
 
 def apply_dora(

@@ -93,15 +93,14 @@ class KeyMap:
     # ---- UNet ----
 
     def _add_unet(self, unet: nn.Module) -> None:
-        blocks = diffusers_block_names(unet)
+        diffusers = diffusers_module_names(unet)
         for path, module in unet.named_modules():
             if not isinstance(module, nn.Linear | nn.Conv1d | nn.Conv2d):
                 continue
             target = Target("unet", (path + ".weight",))
-            self._names["lora_unet_" + path.replace(".", "_")] = target
-            diffusers = _diffusers_path(path, blocks)
-            if diffusers is not None:
-                self._names["lora_unet_" + diffusers.replace(".", "_")] = target
+            self._names["lora_unet_" + path.replace(".", "_")] = target  # original names (SDXL files)
+            if path in diffusers:
+                self._names["lora_unet_" + diffusers[path].replace(".", "_")] = target
 
     # ---- text ----
 
@@ -135,6 +134,19 @@ class KeyMap:
             self._names[theirs + "attn"] = Target(component, packed)  # a LoRA wrapping the whole MHA
             for name, mine in _OPEN_CLIP_NAMES.items():
                 self._names[theirs + name] = Target(component, (f"{ours}{mine}.weight",))
+
+
+def diffusers_module_names(unet: nn.Module) -> dict[str, str]:
+    """Every Linear / conv of our UNet (`input_blocks.1.0.in_layers.2`) → its diffusers path
+    (`down_blocks.0.resnets.0.conv1`); the legacy AttentionBlock's qkv has none."""
+    blocks = diffusers_block_names(unet)
+    names = {}
+    for path, module in unet.named_modules():
+        if isinstance(module, nn.Linear | nn.Conv1d | nn.Conv2d):
+            theirs = _diffusers_path(path, blocks)
+            if theirs is not None:
+                names[path] = theirs
+    return names
 
 
 def diffusers_block_names(unet: nn.Module) -> dict[str, str]:
