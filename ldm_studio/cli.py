@@ -39,7 +39,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--vae", default=None, help="a separate VAE file replacing the checkpoint's")
     group.add_argument("--prediction", choices=("eps", "v", "x0"), default=None, help="override detection")
     group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    group.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
+    from ldm_studio.engine.requests import PRECISIONS
+
+    group.add_argument("--precision", default="auto", choices=PRECISIONS)
 
 
 def _add_sampling_options(parser: argparse.ArgumentParser, *, steps: int) -> None:
@@ -119,7 +121,7 @@ def _show_startup_error(message: str) -> None:
 
 
 def _run_info(args: argparse.Namespace) -> int:
-    from ldm_studio.engine.checkpoint import describe_checkpoint
+    from ldm_studio.info import describe_checkpoint
 
     print(describe_checkpoint(args.file))
     return 0

@@ -12,7 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
-from ldm_studio.engine.families import Family
+from ldm_studio.engine.checkpoints.families import Family
 from ldm_studio.engine.requests import Cancelled, GenerationRequest, Progress, Result
 
 MODE_OF_COMMAND = {"inpaint": "inpaint", "upscale": "upscale"}
@@ -20,7 +20,7 @@ MODE_OF_COMMAND = {"inpaint": "inpaint", "upscale": "upscale"}
 
 def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     """The request a command line asks for; images are read here so a bad file fails before loading."""
-    from ldm_studio.engine.images import load_image, load_mask
+    from ldm_studio.engine.image_files import load_image, load_mask
 
     mode = MODE_OF_COMMAND.get(args.command, "img2img" if getattr(args, "init_image", None) else "txt2img")
     image_path = getattr(args, "image", None) or getattr(args, "init_image", None)
@@ -76,10 +76,10 @@ def _with_model_defaults(
 
 
 def run_generation_command(args: argparse.Namespace) -> int:
-    from ldm_studio.engine.checkpoint import load_model
-    from ldm_studio.engine.demo_models import resolve_model_path
+    from ldm_studio.engine.checkpoints.demo_models import resolve_model_path
+    from ldm_studio.engine.checkpoints.loading import load_model
     from ldm_studio.engine.outputs import save_png_atomic
-    from ldm_studio.engine.pipeline import run
+    from ldm_studio.engine.pipelines.run import run
     from ldm_studio.progress import ProgressBar
 
     request = request_from_args(args)

@@ -1,6 +1,8 @@
 """A one-line progress bar for the command line: steps, speed and time left, redrawn in place with \\r.
 
-Plain text on stderr (stdout stays free for the saved file names), no dependencies.
+tqdm draws it (redraw, padding, terminal width); the wording is ours: "2.50 it/s" and, below one
+step a second (big models on a CPU), "10.00 s/it". Plain text on stderr (stdout stays free for the
+saved file names). Times come from `clock`, so tests can drive it.
 """
 
 from __future__ import annotations
@@ -8,23 +10,29 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
-_BAR_WIDTH = 24
+from tqdm import tqdm
 
-
-def _duration(seconds: float) -> str:
-    seconds = round(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes:02d}:{seconds:02d}"
+_BAR_FORMAT = "{ldm_label}{ldm_step}/{total_fmt} [{bar:24}] {ldm_timing}"
 
 
 def _speed(steps_per_second: float) -> str:
-    # Below one step a second (big models on a CPU) "s/it" is the readable unit.
     if steps_per_second >= 1.0:
         return f"{steps_per_second:.2f} it/s"
     return f"{1.0 / steps_per_second:.2f} s/it"
+
+
+class _Bar(tqdm):
+    """tqdm with our fields in its format: `owner` says what they read (tqdm keeps its own clock)."""
+
+    def __init__(self, *args: Any, owner: ProgressBar, **kwargs: Any) -> None:
+        self._owner = owner  # before tqdm's __init__, which draws the first line
+        super().__init__(*args, **kwargs)
+
+    @property
+    def format_dict(self) -> dict[str, Any]:
+        return {**super().format_dict, **self._owner.fields()}
 
 
 class ProgressBar:
@@ -44,41 +52,53 @@ class ProgressBar:
         self._clock = clock
         self._start = clock()
         self._step = 0
-        self._width = 0  # length of the last line drawn, to wipe leftovers of a longer one
+        self._bar: _Bar | None = None  # made at the first update, so nothing is drawn before it
         self._closed = False
 
-    def line(self) -> str:
-        """The text for the current state (without the leading \\r)."""
+    def fields(self) -> dict[str, str]:
+        """The parts of the line tqdm does not compute our way: label, step, speed and times."""
         step, total = self._step, self.total
-        filled = _BAR_WIDTH * step // total if total else _BAR_WIDTH
-        bar = "#" * filled + "-" * (_BAR_WIDTH - filled)
         elapsed = self._clock() - self._start
         if step > 0 and elapsed > 0:
             rate = step / elapsed
-            timing = f"{_speed(rate)}, {_duration(elapsed)} elapsed, ETA {_duration((total - step) / rate)}"
+            left = tqdm.format_interval((total - step) / rate)
+            timing = f"{_speed(rate)}, {tqdm.format_interval(elapsed)} elapsed, ETA {left}"
         else:
             timing = "?, ETA ?"
-        prefix = f"{self.label}: " if self.label else ""
-        return f"{prefix}{step:>{len(str(total))}}/{total} [{bar}] {timing}"
+        return {
+            "ldm_label": f"{self.label}: " if self.label else "",
+            "ldm_step": f"{step:>{len(str(total))}}",
+            "ldm_timing": timing,
+        }
 
     def update(self, step: int) -> None:
         """Show that `step` of `total` steps are done."""
         if self._closed:
             return
         self._step = min(max(int(step), 0), self.total) if self.total else max(int(step), 0)
-        text = self.line()
-        self.stream.write("\r" + text.ljust(self._width))
-        self.stream.flush()
-        self._width = len(text)
+        if self._bar is None:
+            self._bar = _Bar(
+                total=self.total,
+                initial=self._step,
+                file=self.stream,
+                ascii="-#",
+                bar_format=_BAR_FORMAT,
+                smoothing=0,
+                position=0,  # one line, always: never nested under another bar still open
+                owner=self,
+            )
+            return
+        self._bar.total = self.total
+        self._bar.n = self._step
+        self._bar.refresh()
 
     def close(self) -> None:
         """End the line so the next output starts on a fresh one."""
         if self._closed:
             return
         self._closed = True
-        if self._width:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self._bar is not None:
+            self._bar.close()
 
     def __enter__(self) -> ProgressBar:
         return self

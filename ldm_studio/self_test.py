@@ -33,7 +33,7 @@ def check_resources() -> None:
 
 
 def _run(model, request) -> list:
-    from ldm_studio.engine.pipeline import run
+    from ldm_studio.engine.pipelines.run import run
     from ldm_studio.engine.requests import Result
 
     results = [e for e in run(model, request, threading.Event()) if isinstance(e, Result)]
@@ -46,7 +46,7 @@ def _save_and_check(result, request, path: Path, size: tuple[int, int]) -> None:
     """Save the first image as the app does, then read it back: size, content and parameters."""
     from PIL import Image
 
-    from ldm_studio.engine.metadata import read_png_request
+    from ldm_studio.engine.metadata.png import read_png_request
     from ldm_studio.engine.outputs import save_png_atomic
 
     path = save_png_atomic(result.images[0], result.infotexts[0], request, path)
@@ -62,8 +62,8 @@ def _save_and_check(result, request, path: Path, size: tuple[int, int]) -> None:
 
 def run_self_test(steps: int = 6) -> str:
     """Run the checks; return the summary line or raise with the reason."""
-    from ldm_studio.engine.checkpoint import load_model
-    from ldm_studio.engine.demo_models import demo_model_path
+    from ldm_studio.engine.checkpoints.demo_models import demo_model_path
+    from ldm_studio.engine.checkpoints.loading import load_model
     from ldm_studio.engine.requests import GenerationRequest
 
     check_resources()

@@ -22,18 +22,22 @@ from pathlib import Path
 
 import torch
 
-from ldm_studio.engine.checkpoint_shapes import TEXT_PREFIX, UNET_PREFIX, VAE_PREFIX, v_prediction_probe
-from ldm_studio.engine.families import KNOWN_FAMILIES, METADATA_KEY, Family, family_to_json, fit_to_family
+from ldm_studio.bench.tiny import TEXT_WIDTH, TINY_CLIP, TINY_KL_F8, TINY_SD1_UNET  # the bench's tiny sd1 too
+from ldm_studio.engine.checkpoints.families import (
+    KNOWN_FAMILIES,
+    METADATA_KEY,
+    Family,
+    family_to_json,
+    fit_to_family,
+)
+from ldm_studio.engine.checkpoints.shapes import TEXT_PREFIX, UNET_PREFIX, VAE_PREFIX, v_prediction_probe
 from ldm_studio.engine.nets.configs import AutoencoderConfig, TextEncoderConfig, UNetConfig
 
 FAMILY_NAMES = (
     "sd1", "sd1-inpaint", "sd2", "sd2-v", "sd2-inpaint", "sd-x4-upscaler", "ldm-bsr", "ldm-inpaint", "demo",
 )  # fmt: skip
 
-TEXT_WIDTH = 32
-TINY_CLIP = TextEncoderConfig(hidden_size=TEXT_WIDTH, num_layers=2, num_heads=1, intermediate_size=128)
 TINY_OPEN_CLIP = dataclasses.replace(TINY_CLIP, kind="open_clip")
-TINY_KL_F8 = AutoencoderConfig(ch=32, ch_mult=(1, 1, 2, 2), num_res_blocks=1)
 TINY_KL_F4 = dataclasses.replace(TINY_KL_F8, ch_mult=(1, 1, 2))
 TINY_VQ_F4 = AutoencoderConfig(
     kind="vq",
@@ -44,14 +48,6 @@ TINY_VQ_F4 = AutoencoderConfig(
     ch=32,
     ch_mult=(1, 1, 2),
     num_res_blocks=1,
-)
-# SD 1.x: attention at the first level and in the middle, none at the last level, like the real one.
-TINY_SD1_UNET = UNetConfig(
-    model_channels=32,
-    channel_mult=(1, 2),
-    num_res_blocks=1,
-    attention_resolutions=(1,),
-    context_dim=TEXT_WIDTH,
 )
 # SD 2.x has 64-channel heads: its tiny UNet needs 64 channels where it attends.
 TINY_SD2_UNET = dataclasses.replace(TINY_SD1_UNET, model_channels=64, use_linear_in_transformer=True)

@@ -19,9 +19,9 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from .compare import ConfigResult, run_config
-from .report import RATIO_NOTE, load_average, machine, markdown_table, text_table
-from .spec import CONFIGS
+from ldm_studio.bench.compare import ConfigResult, run_config
+from ldm_studio.bench.report import RATIO_NOTE, load_average, machine, markdown_table, text_table
+from ldm_studio.bench.spec import CONFIGS
 
 
 def _default_configs() -> list[str]:
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # before transformers is first imported
     names = ["tiny"] if args.quick else (args.config or _default_configs())
     if args.threads:
-        from .compare import set_threads
+        from ldm_studio.bench.timing import set_threads
 
         set_threads(args.threads)
     info = machine()
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         payload = {"machine": info, "note": RATIO_NOTE, "results": [_as_json(r) for r in results]}
         args.json.write_text(json.dumps(payload, indent=1))
     if args.plot and results:
-        from .plot import plot_seconds_per_image
+        from ldm_studio.bench.plot import plot_seconds_per_image
 
         print(f"plot: {plot_seconds_per_image(results, args.plot)}")
     return 0

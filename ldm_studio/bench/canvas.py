@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtGui import QMouseEvent
     from PySide6.QtWidgets import QApplication
 
-    from ldm_studio.gui.canvas import Canvas
+    from ldm_studio.gui.canvas.widget import Canvas
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     canvas = Canvas()

@@ -14,14 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ldm_studio.engine.host_memory import return_free_memory
-
-from . import memory
-from .load import checkpoint_shapes, write_random_checkpoint
-from .ours import Ours
-from .reference import diffusers_installed, import_diffusers
-from .spec import BenchSpec
-from .timing import CLOCKS, alternate, cuda_sync, median
+from ldm_studio.bench import memory
+from ldm_studio.bench.load import checkpoint_shapes, write_random_checkpoint
+from ldm_studio.bench.ours import Ours
+from ldm_studio.bench.reference import diffusers_installed, import_diffusers
+from ldm_studio.bench.spec import BenchSpec
+from ldm_studio.bench.timing import CLOCKS, alternate, cuda_sync, median, set_threads
+from ldm_studio.engine.runtime.host_memory import return_free_memory
 
 
 @dataclass
@@ -63,9 +62,8 @@ def write_diffusers_folder(spec: BenchSpec, folder: Path) -> BenchSpec:
     """Write (or reuse) diffusers' pipeline folder for the checkpoint; the spec that uses it."""
     config_folder = folder / f"diffusers-{spec.shapes}"
     if not (config_folder / "model_index.json").exists():
-        from ldm_studio.engine.checkpoint import inspect_checkpoint
-
-        from .theirs import write_config_folder
+        from ldm_studio.bench.theirs import write_config_folder
+        from ldm_studio.engine.checkpoints.inspection import inspect_checkpoint
 
         write_config_folder(spec, inspect_checkpoint(spec.path).config, config_folder)
     return spec.replace(diffusers_folder=str(config_folder))
@@ -115,7 +113,7 @@ def _time_rows(
     ours = Ours(spec)
     runners = {"ours": ours}
     if with_diffusers:
-        from .theirs import Theirs
+        from ldm_studio.bench.theirs import Theirs
 
         runners["diffusers"] = Theirs(spec)
     sync, clock = cuda_sync(spec.device), CLOCKS[spec.clock]
@@ -190,13 +188,6 @@ def load_warmup(spec: BenchSpec) -> int:
 
 def _medians(medians: dict[str, float | None]) -> str:
     return ", ".join(f"{side} {value:.4f} s" for side, value in medians.items() if value is not None)
-
-
-def set_threads(count: int) -> None:
-    """Both sides share torch's intra-op thread pool, so one setting applies to both."""
-    import torch
-
-    torch.set_num_threads(count)
 
 
 def unload_all(runners: list) -> Callable[[], None]:

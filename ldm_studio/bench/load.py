@@ -33,16 +33,16 @@ TIME_TARGET = 1.5  # × raw read
 
 
 def checkpoint_shapes(size: str) -> dict[str, tuple[int, ...]]:
-    """Every tensor name and shape of an SD 1.5 checkpoint (or the tiny test one), original layout."""
-    from ldm_studio.engine.families import KNOWN_FAMILIES
+    """Every tensor name and shape of an SD 1.5 checkpoint (or the tiny one: tiny.py), original layout."""
+    from ldm_studio.engine.checkpoints.families import KNOWN_FAMILIES
     from ldm_studio.engine.nets.autoencoder import Autoencoder
     from ldm_studio.engine.nets.text import TextEncoder, text_state_dict_to_checkpoint
     from ldm_studio.engine.nets.unet import UNetModel
 
     if size == "tiny":
-        from tests.checkpoints import tiny_family
+        from ldm_studio.bench.tiny import tiny_sd1_family
 
-        family = tiny_family("sd1")
+        family = tiny_sd1_family()
     else:
         family = KNOWN_FAMILIES["sd1"]
     with torch.device("meta"):
@@ -129,8 +129,8 @@ def measure(kind: str, path: str, precision: str) -> dict:
         # Import everything (and read the tokenizer) before the clock starts: imports are not load time.
         for net in ("autoencoder", "text", "unet"):
             importlib.import_module(f"ldm_studio.engine.nets.{net}")
-        from ldm_studio.engine.checkpoint import load_model
-        from ldm_studio.engine.tokenizer import load_tokenizer
+        from ldm_studio.engine.checkpoints.loading import load_model
+        from ldm_studio.engine.pipelines.tokenizer import load_tokenizer
 
         load_tokenizer(49407)
         before = _rss_now()

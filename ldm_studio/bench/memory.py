@@ -44,19 +44,19 @@ def measure(side: str, spec_json: str) -> dict[str, int]:
     """In a fresh process: the peak of each phase for `side` ("ours" / "diffusers"), in bytes."""
     import gc
 
-    from .spec import BenchSpec
+    from ldm_studio.bench.spec import BenchSpec
 
     spec = BenchSpec(**json.loads(spec_json))
     if spec.threads:
-        from .compare import set_threads
+        from ldm_studio.bench.timing import set_threads
 
         set_threads(spec.threads)
     if side == "ours":
-        from .ours import Ours
+        from ldm_studio.bench.ours import Ours
 
         runner = Ours(spec)
     else:
-        from .theirs import Theirs
+        from ldm_studio.bench.theirs import Theirs
 
         runner = Theirs(spec)
     peaks = {}
@@ -106,9 +106,9 @@ def send(process: subprocess.Popen, spec) -> None:
 def preload(side: str) -> None:
     """Import what `side` needs before its spec arrives (imports are not what is measured)."""
     if side == "ours":
-        from . import ours  # noqa: F401
+        from ldm_studio.bench import ours  # noqa: F401
     else:
-        from . import reference, theirs
+        from ldm_studio.bench import reference, theirs
 
         reference.import_diffusers()
         theirs.quiet_diffusers()

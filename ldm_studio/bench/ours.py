@@ -11,17 +11,16 @@ import time
 
 import torch
 
-from ldm_studio.engine import conditioning as cond
-from ldm_studio.engine.acceleration import accelerate
-from ldm_studio.engine.checkpoint import load_model
-from ldm_studio.engine.denoisers import guided, make_denoiser
-from ldm_studio.engine.pipeline import run
-from ldm_studio.engine.preview_maps import preview_function
+from ldm_studio.bench.spec import CFG_SCALE, NEGATIVE, PROMPT, SEED, BenchSpec
+from ldm_studio.engine.checkpoints.loading import load_model
+from ldm_studio.engine.pipelines import conditioning as cond
+from ldm_studio.engine.pipelines.preview_maps import preview_function
+from ldm_studio.engine.pipelines.run import run
+from ldm_studio.engine.pipelines.vae_codec import decode_latents
 from ldm_studio.engine.requests import GenerationRequest, Preview, Result
-from ldm_studio.engine.schedules import linear_schedule, sampling_sigmas
-from ldm_studio.engine.vae_codec import decode_latents
-
-from .spec import CFG_SCALE, NEGATIVE, PROMPT, SEED, BenchSpec
+from ldm_studio.engine.runtime.acceleration import accelerate
+from ldm_studio.engine.sampling.denoisers import guided, make_denoiser
+from ldm_studio.engine.sampling.schedules import linear_schedule, sampling_sigmas
 
 
 def touch_weights(modules) -> float:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from .compare import ConfigResult
+from ldm_studio.bench.compare import ConfigResult
 
 _STYLE = {"ours": ("tab:blue", "o", "ldm_studio"), "diffusers": ("tab:orange", "s", "diffusers")}
 

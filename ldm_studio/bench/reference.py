@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from ldm_studio.engine.checkpoint_shapes import TEXT_PREFIX, UNET_PREFIX, VAE_PREFIX
+from ldm_studio.engine.checkpoints.shapes import TEXT_PREFIX, UNET_PREFIX, VAE_PREFIX
 from ldm_studio.engine.nets.configs import AutoencoderConfig, TextEncoderConfig, UNetConfig
 
 # Stable Diffusion's scheduler_config.json (v1-5 / 2-1), spacing made explicit.

@@ -6,8 +6,8 @@ import os
 import platform
 from importlib import metadata
 
-from .compare import ConfigResult, Row
-from .theirs import SKIPPED
+from ldm_studio.bench.compare import ConfigResult, Row
+from ldm_studio.bench.theirs import SKIPPED
 
 RATIO_NOTE = "ratio = diffusers ÷ ours (time or memory): > 1 means ours is faster / smaller"
 

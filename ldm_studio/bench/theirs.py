@@ -20,12 +20,11 @@ from pathlib import Path
 
 import torch
 
-from ldm_studio.engine.devices import choose_dtype
-from ldm_studio.engine.previews import LATENT_RGB_KL_F8, latent_to_rgb
-
-from . import reference
-from .ours import touch_weights
-from .spec import CFG_SCALE, NEGATIVE, PROMPT, SEED, BenchSpec
+from ldm_studio.bench import reference
+from ldm_studio.bench.ours import touch_weights
+from ldm_studio.bench.spec import CFG_SCALE, NEGATIVE, PROMPT, SEED, BenchSpec
+from ldm_studio.engine.pipelines.previews import LATENT_RGB_KL_F8, latent_to_rgb
+from ldm_studio.engine.runtime.devices import choose_dtype
 
 SKIPPED = "comparison skipped: diffusers is not installed"
 

@@ -76,3 +76,10 @@ def cuda_sync(device: str) -> Callable[[], None]:
     import torch
 
     return lambda: torch.cuda.synchronize(device)
+
+
+def set_threads(count: int) -> None:
+    """Both sides share torch's intra-op thread pool, so one setting applies to both."""
+    import torch
+
+    torch.set_num_threads(count)

@@ -1,4 +1,7 @@
-"""The Qt-free inference engine: networks, checkpoints, samplers, pipelines.
+"""The Qt-free inference engine. Its top level is the torch-free face the GUI imports: requests (the
+request and its events), errors, validation, outputs, model_scan (the models folder) and metadata/.
 
-Nothing under this package may import PySide6 (tests/engine/test_layering.py checks it).
+Everything that needs torch lives in a subpackage: checkpoints/ (files, families, loading), sampling/,
+pipelines/, runtime/ (devices, memory) and nets/. Nothing here imports PySide6 (tests/test_layering.py);
+nothing at the top level imports torch (tests/test_architecture.py).
 """

@@ -8,7 +8,6 @@ every byte. Adding a model links or copies it into the folder, never over an exi
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import tempfile
@@ -16,13 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ldm_studio.engine.demo_models import DEMO_TXT2IMG, DEMO_UPSCALER
+from ldm_studio.engine.checkpoints.demo_models import DEMO_TXT2IMG, DEMO_UPSCALER
 from ldm_studio.engine.errors import LdmError
 from ldm_studio.engine.outputs import unique_path
 from ldm_studio.resources import resource_path
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt")
-_HASH_CHUNK = 16 * 2**20
 
 
 @dataclass(frozen=True)
@@ -52,7 +50,9 @@ def is_checkpoint_file(path: Path) -> bool:
 
 def inspect_model(path: Path, bundled: bool = False) -> ModelEntry:
     """What `path` is, or an entry that says why it cannot be used (never raises for a bad file)."""
-    from ldm_studio.engine.checkpoint import inspect_checkpoint  # imports torch: only when scanning
+    from ldm_studio.engine.checkpoints.inspection import (
+        inspect_checkpoint,  # imports torch: only when scanning
+    )
 
     try:
         info = inspect_checkpoint(path)
@@ -101,19 +101,6 @@ def bundled_model_paths() -> list[Path]:
         for p in (resource_path("models", DEMO_TXT2IMG), resource_path("models", DEMO_UPSCALER))
         if p.exists()
     ]
-
-
-def model_hash(path: Path) -> str:
-    """A1111's short model hash (first 10 hex of the sha256); reads the whole file.
-
-    The same value as checkpoint_files.short_hash, computed here without importing torch, so the
-    models panel can hash in the background of a window that has not loaded a model yet.
-    """
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()[:10]
 
 
 def add_model_file(source: Path, folder: Path) -> Path:

@@ -16,7 +16,7 @@ from pathlib import Path
 from PIL import Image
 
 from ldm_studio.engine.errors import LdmError
-from ldm_studio.engine.metadata import write_png
+from ldm_studio.engine.metadata.png import write_png
 from ldm_studio.engine.requests import GenerationRequest
 
 _NUMBERED = re.compile(r"^(\d+)-")

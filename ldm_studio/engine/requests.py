@@ -17,6 +17,7 @@ Mode = Literal["txt2img", "img2img", "inpaint", "upscale"]
 MODES: tuple[str, ...] = ("txt2img", "img2img", "inpaint", "upscale")
 SAMPLERS: tuple[str, ...] = ("ddim", "plms", "euler", "euler_a", "heun", "dpmpp_2m", "dpmpp_2m_sde")
 SCHEDULES: tuple[str, ...] = ("normal", "karras")
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")  # "auto": fp16 on GPUs, fp32 on CPUs
 DEFAULT_NOISE_LEVEL = 20  # the x4 upscaler's (diffusers' default); a model can recommend its own
 
 # Fields that hold pixel data: left out of the JSON snapshot and of equality.

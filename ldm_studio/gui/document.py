@@ -7,6 +7,7 @@ store and a dropped PNG all go through the same object. Pressing Generate freeze
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from collections.abc import Callable, Mapping
@@ -16,13 +17,14 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from ldm_studio.engine.errors import InputError
-from ldm_studio.engine.requests import DEFAULT_NOISE_LEVEL, MODES, SAMPLERS, SCHEDULES, GenerationRequest
+from ldm_studio.engine.requests import MODES, PRECISIONS, SAMPLERS, SCHEDULES, GenerationRequest
+from ldm_studio.engine.validation import MAX_NOISE_LEVEL
 
 T = TypeVar("T")
 
 MAX_SEED = 2**32 - 1
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
-PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")
+_REQUEST_DEFAULTS = {f.name: f.default for f in dataclasses.fields(GenerationRequest)}
 MODE_LABELS: dict[str, str] = {
     "txt2img": "Text → Image",
     "img2img": "Image → Image",
@@ -63,15 +65,23 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
 
 
 class Field(Generic[T]):
-    """A document attribute that coerces what is written and emits `changed(name)` when it differs."""
+    """A document attribute that coerces what is written and emits `changed(name)` when it differs.
 
-    def __init__(self, default: T, coerce: Callable[[Any], T]) -> None:
+    A field the request has takes the request's default (GenerationRequest declares them once); only a
+    field of the document's own (`seed_locked`) names a default here.
+    """
+
+    _NO_DEFAULT: Any = object()
+
+    def __init__(self, coerce: Callable[[Any], T], default: T = _NO_DEFAULT) -> None:
         self.default = default
         self.coerce = coerce
         self.name = ""
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
+        if self.default is Field._NO_DEFAULT:
+            self.default = _REQUEST_DEFAULTS[name]  # a KeyError here: not a request field, give a default
 
     def __get__(self, document: Document | None, owner: type | None = None) -> T:
         if document is None:
@@ -85,28 +95,29 @@ class Field(Generic[T]):
 class Document(QObject):
     changed = Signal(str)  # the name of the field that changed
 
-    mode = Field("txt2img", _one_of(MODES))
-    model = Field("", str)  # "" = the bundled demo model for the mode
-    prompt = Field("", str)
-    negative_prompt = Field("", str)
-    steps = Field(20, _clamped_int(1, 500))
-    cfg_scale = Field(7.0, _clamped_float(0.0, 50.0))
-    sampler = Field("euler", _one_of(SAMPLERS))
-    schedule = Field("normal", _one_of(SCHEDULES))
-    seed = Field(0, _clamped_int(0, MAX_SEED))
-    seed_locked = Field(False, bool)  # unlocked: every Generate draws a new seed
-    width = Field(512, _clamped_int(64, 4096, multiple=8))
-    height = Field(512, _clamped_int(64, 4096, multiple=8))
-    batch_size = Field(1, _clamped_int(1, 16))
-    strength = Field(0.75, _clamped_float(0.0, 1.0))
-    mask_blur = Field(4, _clamped_int(0, 64))
-    inpaint_only_masked = Field(False, bool)
-    inpaint_padding = Field(32, _clamped_int(0, 512))
-    noise_level = Field(DEFAULT_NOISE_LEVEL, _clamped_int(0, 350))
+    # Defaults come from GenerationRequest; the ranges are what the widgets offer.
+    mode = Field(_one_of(MODES))
+    model = Field(str)  # "" = the bundled demo model for the mode
+    prompt = Field(str)
+    negative_prompt = Field(str)
+    steps = Field(_clamped_int(1, 500))
+    cfg_scale = Field(_clamped_float(0.0, 50.0))
+    sampler = Field(_one_of(SAMPLERS))
+    schedule = Field(_one_of(SCHEDULES))
+    seed = Field(_clamped_int(0, MAX_SEED))
+    seed_locked = Field(bool, default=False)  # unlocked: every Generate draws a new seed
+    width = Field(_clamped_int(64, 4096, multiple=8))
+    height = Field(_clamped_int(64, 4096, multiple=8))
+    batch_size = Field(_clamped_int(1, 16))
+    strength = Field(_clamped_float(0.0, 1.0))
+    mask_blur = Field(_clamped_int(0, 64))
+    inpaint_only_masked = Field(bool)
+    inpaint_padding = Field(_clamped_int(0, 512))
+    noise_level = Field(_clamped_int(0, MAX_NOISE_LEVEL))
     # Chosen in Preferences rather than the prompt panel, but they travel in every request.
-    device = Field("auto", _device)
-    precision = Field("auto", _one_of(PRECISIONS))
-    preview_interval = Field(1, _clamped_int(0, 100))
+    device = Field(_device)
+    precision = Field(_one_of(PRECISIONS))
+    preview_interval = Field(_clamped_int(0, 100))
 
     def __init__(self, parent: QObject | None = None, **values: Any) -> None:
         super().__init__(parent)

@@ -18,27 +18,27 @@ from PySide6.QtGui import QAction, QCloseEvent, QImage, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QToolBar, QVBoxLayout, QWidget
 
 from ldm_studio.engine.errors import InputError
-from ldm_studio.engine.metadata import read_png_request
+from ldm_studio.engine.metadata.png import read_png_request
 from ldm_studio.engine.model_scan import ModelEntry
 from ldm_studio.engine.requests import DEFAULT_NOISE_LEVEL
-from ldm_studio.gui.canvas import Canvas
-from ldm_studio.gui.canvas_toolbar import CanvasToolbar
+from ldm_studio.gui.canvas.toolbar import CanvasToolbar
+from ldm_studio.gui.canvas.widget import Canvas
 from ldm_studio.gui.document import Document
 from ldm_studio.gui.drop_handler import DropFilter, sort_dropped
-from ldm_studio.gui.engine_api import EngineApi
-from ldm_studio.gui.gallery import Gallery
-from ldm_studio.gui.job_queue import Job, JobQueue, JobState
-from ldm_studio.gui.job_runner import JobRunner
-from ldm_studio.gui.model_list import ModelList
-from ldm_studio.gui.models_panel import ModelSelector, ModelsPanel, no_models_hint
-from ldm_studio.gui.notice_bar import NoticeBar
-from ldm_studio.gui.preferences import PreferencesDialog
-from ldm_studio.gui.prompt_panel import PromptPanel
+from ldm_studio.gui.jobs.engine_api import EngineApi
+from ldm_studio.gui.jobs.queue import Job, JobQueue, JobState
+from ldm_studio.gui.jobs.runner import JobRunner
+from ldm_studio.gui.jobs.worker import ResultImage
+from ldm_studio.gui.panels.gallery import Gallery
+from ldm_studio.gui.panels.model_list import ModelList
+from ldm_studio.gui.panels.models import ModelSelector, ModelsPanel, no_models_hint
+from ldm_studio.gui.panels.notice_bar import NoticeBar
+from ldm_studio.gui.panels.preferences import PreferencesDialog
+from ldm_studio.gui.panels.prompt import PromptPanel
+from ldm_studio.gui.panels.size_presets import size_presets
+from ldm_studio.gui.panels.status_bar import StatusBar
 from ldm_studio.gui.qt_images import qimage_to_array
 from ldm_studio.gui.settings import Settings, default_models_folder
-from ldm_studio.gui.size_presets import size_presets
-from ldm_studio.gui.status_bar import StatusBar
-from ldm_studio.gui.worker import ResultImage
 
 BLANK_GREY = 128
 OPEN_FILTER = "Images and checkpoints (*.png *.jpg *.jpeg *.webp *.bmp *.safetensors *.ckpt);;All files (*)"

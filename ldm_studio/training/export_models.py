@@ -18,11 +18,11 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ldm_studio.engine.checkpoint_shapes import TEXT_PREFIX, UNET_PREFIX, VAE_PREFIX
-from ldm_studio.engine.families import METADATA_KEY, Family, family_to_json
+from ldm_studio.engine.checkpoints.families import METADATA_KEY, Family, family_to_json
+from ldm_studio.engine.checkpoints.shapes import TEXT_PREFIX, UNET_PREFIX, VAE_PREFIX
 from ldm_studio.engine.nets.autoencoder import Autoencoder
 from ldm_studio.engine.nets.text import text_state_dict_to_checkpoint
-from ldm_studio.engine.preview_maps import fit_preview_map
+from ldm_studio.engine.pipelines.preview_maps import fit_preview_map
 from ldm_studio.training import train_txt2img, train_upscaler
 from ldm_studio.training.common import CHECKPOINT
 from ldm_studio.training.from_export import exported_part, is_exported_checkpoint

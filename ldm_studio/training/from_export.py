@@ -11,8 +11,8 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
-from ldm_studio.engine.checkpoint_files import read_safetensors_header
-from ldm_studio.engine.checkpoint_shapes import TEXT_PREFIX, UNET_PREFIX
+from ldm_studio.engine.checkpoints.files import read_safetensors_header
+from ldm_studio.engine.checkpoints.shapes import TEXT_PREFIX, UNET_PREFIX
 from ldm_studio.engine.nets.configs import TextEncoderConfig
 from ldm_studio.engine.nets.text import text_state_dict_from_checkpoint
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from ldm_studio.engine.checkpoint_shapes import VAE_PREFIX
+from ldm_studio.engine.checkpoints.shapes import VAE_PREFIX
 from ldm_studio.engine.nets.autoencoder import Autoencoder
 from ldm_studio.engine.nets.configs import AutoencoderConfig
 from ldm_studio.training.common import base_arguments, step_generator, step_rng, train_loop

@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ldm_studio.engine.checkpoint_shapes import UNET_PREFIX
+from ldm_studio.engine.checkpoints.shapes import UNET_PREFIX
 from ldm_studio.engine.nets.configs import TextEncoderConfig, UNetConfig
 from ldm_studio.engine.nets.text import TextEncoder
 from ldm_studio.engine.nets.unet import UNetModel
-from ldm_studio.engine.schedules import linear_schedule
-from ldm_studio.engine.tokenizer import load_tokenizer
+from ldm_studio.engine.pipelines.tokenizer import load_tokenizer
+from ldm_studio.engine.sampling.schedules import linear_schedule
 from ldm_studio.training.common import CHECKPOINT, base_arguments, step_generator, step_rng, train_loop
 from ldm_studio.training.dataset import caption, held_out_scenes, object_coverage
 from ldm_studio.training.ema import add_ema

@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ldm_studio.engine.checkpoint_family import resolve_family
-from ldm_studio.engine.checkpoint_files import open_checkpoint
-from ldm_studio.engine.checkpoint_shapes import UNET_PREFIX
+from ldm_studio.engine.checkpoints.detection import resolve_family
+from ldm_studio.engine.checkpoints.files import open_checkpoint
+from ldm_studio.engine.checkpoints.shapes import UNET_PREFIX
 from ldm_studio.engine.nets.configs import UNetConfig
-from ldm_studio.engine.schedules import linear_schedule
+from ldm_studio.engine.sampling.schedules import linear_schedule
 from ldm_studio.training.common import CHECKPOINT, base_arguments, step_generator, step_rng, train_loop
 from ldm_studio.training.crops import box_downsample, pool_crops, render_pool
 from ldm_studio.training.ema import add_ema

@@ -15,11 +15,11 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt, QTimer
 
-from ldm_studio.engine.demo_models import demo_model_path
+from ldm_studio.engine.checkpoints.demo_models import demo_model_path
 from ldm_studio.engine.metadata import read_png_request
-from ldm_studio.gui.job_queue import JobState
+from ldm_studio.gui.jobs.queue import JobState
 from ldm_studio.gui.main_window import MainWindow
-from ldm_studio.gui.model_list import ModelList
+from ldm_studio.gui.panels.model_list import ModelList
 from tests.gui.window_fixtures import temporary_settings
 
 pytestmark = pytest.mark.slow

@@ -42,8 +42,8 @@ _GENERATION_SCRIPT = (
 import sys, threading
 import numpy as np
 from pathlib import Path
-from ldm_studio.engine.checkpoint import load_model
-from ldm_studio.engine.pipeline import run
+from ldm_studio.engine.checkpoints.loading import load_model
+from ldm_studio.engine.pipelines.run import run
 from ldm_studio.engine.requests import GenerationRequest, Result
 from tests.checkpoints import write_tiny_checkpoint
 # sd1: the CLIP tokenizer and text encoder go through transformers' from_pretrained code paths.

@@ -4,7 +4,7 @@ The weights are read back from the file in the original key layout and go throug
 single-file converters (see reference_convert.py); the text encoder is transformers' CLIPTextModel and
 the tokenizer transformers' CLIPTokenizer over resources/tokenizer, padded as the released models pad
 (SD1 with EOS, SD2 with "!" = id 0). Schedulers are configured as SD ships them. Nothing here reads
-our networks, so the pipelines are an independent reference for ldm_studio.engine.pipeline. The text
+our networks, so the pipelines are an independent reference for ldm_studio.engine.pipelines.run. The text
 encoder, tokenizer and SD scheduler config are shared with the benchmark (ldm_studio/bench/reference.py).
 """
 
@@ -30,7 +30,7 @@ from ldm_studio.bench.reference import (
     diffusers_text_encoder,
     diffusers_tokenizer,
 )
-from ldm_studio.engine.checkpoint_shapes import TEXT_PREFIX
+from ldm_studio.engine.checkpoints.shapes import TEXT_PREFIX
 from tests.checkpoints import tiny_family
 from tests.engine.reference_convert import UNET_PREFIX, VAE_PREFIX, diffusers_kl, diffusers_unet
 

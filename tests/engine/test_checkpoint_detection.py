@@ -7,8 +7,9 @@ import types
 import pytest
 import torch
 
-from ldm_studio.engine.checkpoint import describe_checkpoint, inspect_checkpoint
-from ldm_studio.engine.demo_models import demo_model_path
+from ldm_studio.engine.checkpoints.demo_models import demo_model_path
+from ldm_studio.engine.checkpoints.inspection import inspect_checkpoint
+from ldm_studio.info import describe_checkpoint
 from tests.checkpoints import FAMILY_NAMES, tiny_family, write_tiny_checkpoint
 
 

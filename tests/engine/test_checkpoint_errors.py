@@ -6,7 +6,8 @@ import struct
 import pytest
 import torch
 
-from ldm_studio.engine.checkpoint import inspect_checkpoint, load_model
+from ldm_studio.engine.checkpoints.inspection import inspect_checkpoint
+from ldm_studio.engine.checkpoints.loading import load_model
 from ldm_studio.engine.errors import CheckpointError
 from tests.checkpoints import tiny_state_dict, write_tiny_checkpoint
 

@@ -7,11 +7,11 @@ from itertools import chain
 import pytest
 import torch
 
-from ldm_studio.engine.checkpoint import load_model
-from ldm_studio.engine.checkpoint_files import open_checkpoint
-from ldm_studio.engine.devices import choose_device, choose_dtype
+from ldm_studio.engine.checkpoints.files import open_checkpoint
+from ldm_studio.engine.checkpoints.loading import load_model
 from ldm_studio.engine.errors import CheckpointError, LdmError
 from ldm_studio.engine.nets.text import text_state_dict_from_checkpoint
+from ldm_studio.engine.runtime.devices import choose_device, choose_dtype
 from tests.checkpoints import tiny_family, tiny_state_dict, write_tiny_checkpoint, write_tiny_vae
 
 

@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from ldm_studio.engine.denoisers import Conditioning, blend_inpaint, guided, make_denoiser
-from ldm_studio.engine.sampling import sample
-from ldm_studio.engine.schedules import linear_schedule, noised_latent, sampling_sigmas
+from ldm_studio.engine.sampling.denoisers import Conditioning, blend_inpaint, guided, make_denoiser
+from ldm_studio.engine.sampling.samplers import sample
+from ldm_studio.engine.sampling.schedules import linear_schedule, noised_latent, sampling_sigmas
 
 SCHEDULE = linear_schedule()
 

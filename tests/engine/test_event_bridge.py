@@ -6,7 +6,7 @@ import weakref
 
 import pytest
 
-from ldm_studio.engine.event_bridge import WorkAbandoned, run_with_events
+from ldm_studio.engine.pipelines.event_bridge import WorkAbandoned, run_with_events
 
 
 def _drain(gen):

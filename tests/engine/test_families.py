@@ -5,7 +5,12 @@ import json
 
 import pytest
 
-from ldm_studio.engine.families import KNOWN_FAMILIES, apply_config, family_to_json, with_prediction
+from ldm_studio.engine.checkpoints.families import (
+    KNOWN_FAMILIES,
+    apply_config,
+    family_to_json,
+    with_prediction,
+)
 from ldm_studio.engine.requests import MODES
 from tests.checkpoints import TINY_DEMO, tiny_family
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ldm_studio.engine.host_memory import return_free_memory
+from ldm_studio.engine.runtime.host_memory import return_free_memory
 
 
 def _rss_mib() -> int:

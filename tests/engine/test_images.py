@@ -6,13 +6,12 @@ import torch
 from PIL import Image
 
 from ldm_studio.engine.errors import InputError
-from ldm_studio.engine.images import (
+from ldm_studio.engine.image_files import load_image, load_mask
+from ldm_studio.engine.pipelines.images import (
     blur_mask,
     composite,
     feather_mask,
     images_to_tensor,
-    load_image,
-    load_mask,
     mask_bbox,
     mask_to_latent,
     mask_to_tensor,

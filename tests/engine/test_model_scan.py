@@ -11,11 +11,11 @@ import torch
 from safetensors.torch import save_file
 
 from ldm_studio.engine.errors import LdmError
+from ldm_studio.engine.file_hashes import short_hash as model_hash
 from ldm_studio.engine.model_scan import (
     add_model_file,
     inspect_model,
     list_checkpoints,
-    model_hash,
     scan_models,
 )
 
@@ -85,7 +85,7 @@ def test_the_copy_is_independent_of_a_later_change_to_the_source_name(tmp_path):
 
 
 def test_the_short_hash_is_a1111s_model_hash(tmp_path):
-    from ldm_studio.engine.checkpoint_files import short_hash
+    from ldm_studio.engine.file_hashes import short_hash
 
     path = tmp_path / "m.safetensors"
     path.write_bytes(b"weights" * 1000)

@@ -6,9 +6,9 @@ import threading
 import numpy as np
 import pytest
 
-from ldm_studio.engine.checkpoint import load_model
+from ldm_studio.engine.checkpoints.loading import load_model
 from ldm_studio.engine.errors import InputError
-from ldm_studio.engine.pipeline import run
+from ldm_studio.engine.pipelines.run import run
 from ldm_studio.engine.requests import Cancelled, GenerationRequest, Preview, Progress, Result
 from tests.checkpoints import write_tiny_checkpoint
 
@@ -155,8 +155,8 @@ def test_upscale_makes_the_image_four_times_larger(models, family):
 def test_tiled_upscale_denoising_blends_tiles_without_seams():
     import torch
 
-    from ldm_studio.engine.denoisers import Conditioning
-    from ldm_studio.engine.upscaling import upscale_denoiser
+    from ldm_studio.engine.pipelines.upscaling import upscale_denoiser
+    from ldm_studio.engine.sampling.denoisers import Conditioning
 
     # A pointwise "model": any seam or misplaced crop of the low-res input would show as a difference.
     def model_denoiser(x, sigma, cond: Conditioning):
@@ -188,7 +188,7 @@ def test_requests_a_model_cannot_run_fail_before_any_work(models, family, reques
 
 
 def test_running_out_of_memory_becomes_a_message_with_advice(models, monkeypatch):
-    import ldm_studio.engine.pipeline as pipeline
+    import ldm_studio.engine.pipelines.run as pipeline
     from ldm_studio.engine.errors import OutOfMemory
 
     def exhausted(*args, **kwargs):

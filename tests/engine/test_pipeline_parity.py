@@ -15,8 +15,8 @@ from PIL import Image
 
 pytest.importorskip("diffusers")
 
-from ldm_studio.engine import pipeline as our_pipeline
-from ldm_studio.engine.checkpoint import load_model
+from ldm_studio.engine.checkpoints.loading import load_model
+from ldm_studio.engine.pipelines import run as our_pipeline
 from ldm_studio.engine.requests import GenerationRequest, Result
 from tests.checkpoints import write_tiny_checkpoint
 from tests.engine import diffusers_pipelines as ref

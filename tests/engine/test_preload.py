@@ -10,11 +10,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
 import sys
-from ldm_studio.engine.preload import import_engine_modules
+from ldm_studio.engine.runtime.preload import import_engine_modules
 assert "transformers.models.clip.modeling_clip" not in sys.modules
 import_engine_modules()
 slow = ("torch", "transformers.models.clip.modeling_clip", "ldm_studio.engine.nets.text",
-        "ldm_studio.engine.pipeline")
+        "ldm_studio.engine.pipelines.run")
 print([name for name in slow if name not in sys.modules], "PySide6" in sys.modules)
 """
 

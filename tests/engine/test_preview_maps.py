@@ -3,8 +3,8 @@
 import numpy as np
 import torch
 
-from ldm_studio.engine.checkpoint import load_model
-from ldm_studio.engine.preview_maps import preview_function
+from ldm_studio.engine.checkpoints.loading import load_model
+from ldm_studio.engine.pipelines.preview_maps import preview_function
 from tests.checkpoints import tiny_family, write_tiny_checkpoint
 
 

@@ -7,7 +7,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ldm_studio.engine.previews import LATENT_RGB_KL_F4, LATENT_RGB_KL_F8, fit_latent_rgb_map, latent_to_rgb
+from ldm_studio.engine.pipelines.previews import (
+    LATENT_RGB_KL_F4,
+    LATENT_RGB_KL_F8,
+    fit_latent_rgb_map,
+    latent_to_rgb,
+)
 
 
 def test_preview_is_the_first_batch_item_at_latent_size_as_uint8():

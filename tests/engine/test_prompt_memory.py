@@ -5,10 +5,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from ldm_studio.engine import conditioning as cond
 from ldm_studio.engine.nets.configs import TextEncoderConfig
 from ldm_studio.engine.nets.text import TextEncoder
-from ldm_studio.engine.tokenizer import load_tokenizer
+from ldm_studio.engine.pipelines import conditioning as cond
+from ldm_studio.engine.pipelines.tokenizer import load_tokenizer
 
 TINY = TextEncoderConfig(hidden_size=32, num_layers=2, num_heads=4, intermediate_size=64)
 

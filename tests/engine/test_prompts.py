@@ -5,8 +5,8 @@ import torch
 
 from ldm_studio.engine.nets.configs import TextEncoderConfig
 from ldm_studio.engine.nets.text import TextEncoder
-from ldm_studio.engine.prompts import BREAK, encode_prompt_pair, parse_emphasis, prompt_chunks
-from ldm_studio.engine.tokenizer import load_tokenizer
+from ldm_studio.engine.pipelines.prompts import BREAK, encode_prompt_pair, parse_emphasis, prompt_chunks
+from ldm_studio.engine.pipelines.tokenizer import load_tokenizer
 
 BOS, EOS = 49406, 49407
 TINY = TextEncoderConfig(hidden_size=32, num_layers=2, num_heads=4, intermediate_size=64)

@@ -8,8 +8,8 @@ import torch
 from ldm_studio.engine.errors import InputError
 from ldm_studio.engine.requests import SAMPLERS as REQUEST_SAMPLERS
 from ldm_studio.engine.requests import SCHEDULES
-from ldm_studio.engine.sampling import SAMPLERS, model_calls, sample
-from ldm_studio.engine.schedules import (
+from ldm_studio.engine.sampling.samplers import SAMPLERS, model_calls, sample
+from ldm_studio.engine.sampling.schedules import (
     finish_latent,
     img2img_sigmas,
     initial_latent,

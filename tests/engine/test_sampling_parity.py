@@ -20,9 +20,9 @@ from diffusers import (
 )
 
 from ldm_studio.bench.reference import SD_SCHEDULER
-from ldm_studio.engine.denoisers import Conditioning, make_denoiser
-from ldm_studio.engine.sampling import sample
-from ldm_studio.engine.schedules import (
+from ldm_studio.engine.sampling.denoisers import Conditioning, make_denoiser
+from ldm_studio.engine.sampling.samplers import sample
+from ldm_studio.engine.sampling.schedules import (
     finish_latent,
     img2img_sigmas,
     initial_latent,

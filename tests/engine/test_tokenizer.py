@@ -9,9 +9,9 @@ from itertools import pairwise
 import pytest
 import regex
 
-from ldm_studio.engine import tokenizer as tokenizer_module
 from ldm_studio.engine.errors import ResourceError
-from ldm_studio.engine.tokenizer import load_tokenizer
+from ldm_studio.engine.pipelines import tokenizer as tokenizer_module
+from ldm_studio.engine.pipelines.tokenizer import load_tokenizer
 from ldm_studio.resources import resource_path
 
 BOS, EOS = 49406, 49407

@@ -20,7 +20,7 @@ from PIL import Image
 from ldm_studio.engine.errors import CheckpointError
 from ldm_studio.engine.metadata import format_infotext
 from ldm_studio.engine.requests import Cancelled, Event, GenerationRequest, Preview, Progress, Result
-from ldm_studio.gui.engine_api import ModelStatus, RealEngine
+from ldm_studio.gui.jobs.engine_api import ModelStatus, RealEngine
 
 
 @dataclass

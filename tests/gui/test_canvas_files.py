@@ -7,7 +7,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from ldm_studio.gui.canvas import Canvas
+from ldm_studio.gui.canvas.widget import Canvas
 
 
 @pytest.fixture

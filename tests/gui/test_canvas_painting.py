@@ -6,8 +6,8 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QInputDevice, QPointingDevice, QTabletEvent
 from PySide6.QtWidgets import QApplication
 
-from ldm_studio.gui.canvas import Canvas
-from ldm_studio.gui.canvas_view import View
+from ldm_studio.gui.canvas.view import View
+from ldm_studio.gui.canvas.widget import Canvas
 
 LEFT, MIDDLE = Qt.MouseButton.LeftButton, Qt.MouseButton.MiddleButton
 

@@ -5,8 +5,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QVBoxLayout, QWidget
 
-from ldm_studio.gui.canvas import Canvas
-from ldm_studio.gui.canvas_toolbar import CanvasToolbar, size_to_slider, slider_to_size
+from ldm_studio.gui.canvas.toolbar import CanvasToolbar, size_to_slider, slider_to_size
+from ldm_studio.gui.canvas.widget import Canvas
 
 
 @pytest.fixture

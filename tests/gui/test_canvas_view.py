@@ -2,7 +2,7 @@
 
 import pytest
 
-from ldm_studio.gui.canvas_view import MAX_ZOOM, View, fitted
+from ldm_studio.gui.canvas.view import MAX_ZOOM, View, fitted
 
 
 def test_zooming_about_a_point_keeps_that_image_point_under_it():

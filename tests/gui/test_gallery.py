@@ -11,9 +11,9 @@ from PySide6.QtGui import QGuiApplication
 
 from ldm_studio.engine.metadata import read_png_request
 from ldm_studio.engine.requests import GenerationRequest
-from ldm_studio.gui.gallery import Gallery
+from ldm_studio.gui.jobs.worker import ResultImage
+from ldm_studio.gui.panels.gallery import Gallery
 from ldm_studio.gui.qt_images import array_to_qimage
-from ldm_studio.gui.worker import ResultImage
 
 REQUEST = GenerationRequest(prompt="a red circle", steps=5, width=16, height=16)
 

@@ -12,7 +12,7 @@ from PySide6.QtCore import QPoint, Qt, QTimer
 
 from ldm_studio.engine.errors import CheckpointError
 from ldm_studio.engine.metadata import read_png_request
-from ldm_studio.gui.job_queue import JobState
+from ldm_studio.gui.jobs.queue import JobState
 from tests.gui.fake_engine import ScriptedEngine
 from tests.gui.window_fixtures import drop_files, make_window, png_with_a1111_parameters, temporary_settings
 

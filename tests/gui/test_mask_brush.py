@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from ldm_studio.gui import mask_brush
-from ldm_studio.gui.mask_brush import Brush, paint_segment
-from ldm_studio.gui.mask_document import MaskDocument
+from ldm_studio.gui.mask import brush as mask_brush
+from ldm_studio.gui.mask.brush import Brush, paint_segment
+from ldm_studio.gui.mask.document import MaskDocument
 
 
 def _disc(shape, cx, cy, radius):

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from ldm_studio.gui.mask_brush import Brush, paint_segment
-from ldm_studio.gui.mask_feather import FeatherPreview, feathered
+from ldm_studio.gui.mask.brush import Brush, paint_segment
+from ldm_studio.gui.mask.feather import FeatherPreview, feathered
 
 
 def painted_mask():
@@ -18,7 +18,7 @@ def painted_mask():
 @pytest.mark.parametrize("blur_px", [1, 4, 10])
 def test_the_feather_preview_equals_the_pipelines_feathered_mask(blur_px):
     torch = pytest.importorskip("torch")
-    from ldm_studio.engine.images import feather_mask, mask_to_tensor
+    from ldm_studio.engine.pipelines.images import feather_mask, mask_to_tensor
 
     mask = painted_mask()
     expected = feather_mask(mask_to_tensor(mask), blur_px / 2.5)[0, 0].numpy() * 255.0

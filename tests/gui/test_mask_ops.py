@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ldm_studio.gui import mask_ops
+from ldm_studio.gui.mask import ops as mask_ops
 
 
 def _brute_force_dilate(mask, radius):

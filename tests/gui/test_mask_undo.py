@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from ldm_studio.gui.mask_brush import Brush
-from ldm_studio.gui.mask_document import MaskDocument
-from ldm_studio.gui.mask_undo import DEFAULT_BUDGET_BYTES, EditRecorder, UndoStack
+from ldm_studio.gui.mask.brush import Brush
+from ldm_studio.gui.mask.document import MaskDocument
+from ldm_studio.gui.mask.undo import DEFAULT_BUDGET_BYTES, EditRecorder, UndoStack
 
 
 def _stroke(document, brush, points):

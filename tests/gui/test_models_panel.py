@@ -10,8 +10,8 @@ from PySide6.QtCore import QSettings, Qt
 
 from ldm_studio.engine.model_scan import ModelEntry
 from ldm_studio.gui.document import Document
-from ldm_studio.gui.model_list import ModelList
-from ldm_studio.gui.models_panel import DEMO_NAME, ModelSelector, ModelsPanel
+from ldm_studio.gui.panels.model_list import ModelList
+from ldm_studio.gui.panels.models import DEMO_NAME, ModelSelector, ModelsPanel
 from ldm_studio.gui.settings import Settings
 
 ALL_MODES = ("txt2img", "img2img", "inpaint", "upscale")

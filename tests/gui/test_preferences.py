@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from ldm_studio.gui.document import Document
-from ldm_studio.gui.preferences import PreferencesDialog
+from ldm_studio.gui.panels.preferences import PreferencesDialog
 from ldm_studio.gui.settings import Settings
 
 

@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 
 from ldm_studio.engine.requests import MODES
 from ldm_studio.gui.document import Document
-from ldm_studio.gui.prompt_panel import PromptPanel
+from ldm_studio.gui.panels.prompt import PromptPanel
 
 
 @pytest.fixture

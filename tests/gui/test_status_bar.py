@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ldm_studio.gui.engine_api import ModelStatus
-from ldm_studio.gui.status_bar import ProgressTracker, StatusBar, process_memory_bytes
+from ldm_studio.gui.jobs.engine_api import ModelStatus
+from ldm_studio.gui.panels.status_bar import ProgressTracker, StatusBar, process_memory_bytes
 
 
 class FakeClock:

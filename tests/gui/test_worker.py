@@ -15,8 +15,8 @@ from PySide6.QtCore import QTimer
 from ldm_studio.engine.errors import InputError
 from ldm_studio.engine.metadata import read_png_request
 from ldm_studio.engine.requests import GenerationRequest
-from ldm_studio.gui.job_queue import JobQueue, JobState
-from ldm_studio.gui.job_runner import JobRunner
+from ldm_studio.gui.jobs.queue import JobQueue, JobState
+from ldm_studio.gui.jobs.runner import JobRunner
 from ldm_studio.gui.qt_images import qimage_to_array
 from tests.gui.fake_engine import ScriptedEngine
 

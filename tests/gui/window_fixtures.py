@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from ldm_studio.engine.model_scan import ModelEntry
 from ldm_studio.gui.main_window import MainWindow
-from ldm_studio.gui.model_list import ModelList
+from ldm_studio.gui.panels.model_list import ModelList
 from ldm_studio.gui.settings import Settings
 from tests.gui.fake_engine import ScriptedEngine
 

@@ -11,9 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from ldm_studio.engine.checkpoint import load_model
-from ldm_studio.engine.demo_models import demo_model_path
-from ldm_studio.engine.pipeline import run
+from ldm_studio.engine.checkpoints.demo_models import demo_model_path
+from ldm_studio.engine.checkpoints.loading import load_model
+from ldm_studio.engine.pipelines.run import run
 from ldm_studio.engine.requests import GenerationRequest, Result
 from ldm_studio.training.attributes import read_attributes
 from ldm_studio.training.crops import box_downsample

@@ -6,7 +6,7 @@ import torch
 
 from ldm_studio.engine.nets.configs import TextEncoderConfig
 from ldm_studio.engine.nets.text import TextEncoder
-from ldm_studio.engine.tokenizer import load_tokenizer
+from ldm_studio.engine.pipelines.tokenizer import load_tokenizer
 from ldm_studio.training.dataset import random_scene
 from ldm_studio.training.text_alignment import AttributeHead, attribute_accuracy, pretrain_text_encoder
 

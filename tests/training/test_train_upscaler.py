@@ -4,10 +4,10 @@ import json
 
 import torch
 
-from ldm_studio.engine.checkpoint_files import read_safetensors_header
-from ldm_studio.engine.checkpoint_shapes import UNET_PREFIX
-from ldm_studio.engine.demo_models import demo_model_path
-from ldm_studio.engine.families import METADATA_KEY
+from ldm_studio.engine.checkpoints.demo_models import demo_model_path
+from ldm_studio.engine.checkpoints.families import METADATA_KEY
+from ldm_studio.engine.checkpoints.files import read_safetensors_header
+from ldm_studio.engine.checkpoints.shapes import UNET_PREFIX
 from ldm_studio.training import train_upscaler
 from ldm_studio.training.common import CHECKPOINT
 from ldm_studio.training.from_export import exported_part

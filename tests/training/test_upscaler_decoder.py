@@ -4,8 +4,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from ldm_studio.engine.checkpoint_shapes import VAE_PREFIX
-from ldm_studio.engine.demo_models import demo_model_path
+from ldm_studio.engine.checkpoints.demo_models import demo_model_path
+from ldm_studio.engine.checkpoints.shapes import VAE_PREFIX
 from ldm_studio.training import train_upscaler_decoder as trainer
 from ldm_studio.training.crops import box_downsample
 from ldm_studio.training.dataset import SIZES, held_out_scenes, render_scene

@@ -1,0 +1,25 @@
+"""File hashes: A1111's "Model hash" and the sha256 behind it. Torch-free, so the GUI's models panel hashes
+in the background of a window that has not loaded a model yet, with the same helper the engine uses."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+_hashes: dict[tuple[str, int, int], str] = {}
+
+
+def sha256_of_file(path: str | Path) -> str:
+    """The file's sha256 in hex (read in chunks); cached per (path, size, mtime) so it is computed once."""
+    path = Path(path).expanduser().resolve()
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _hashes:
+        with path.open("rb") as file:
+            _hashes[key] = hashlib.file_digest(file, "sha256").hexdigest()
+    return _hashes[key]
+
+
+def short_hash(path: str | Path) -> str:
+    """The A1111 "Model hash": the first 10 hex digits of the file's sha256."""
+    return sha256_of_file(path)[:10]

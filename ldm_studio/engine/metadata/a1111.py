@@ -1,0 +1,173 @@
+"""A1111's "infotext": the `parameters` text Civitai and most image tools read, written and parsed.
+
+The parameter-line grammar and the sampler names are A1111's own (what its files say), not our labels.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from ldm_studio.engine.metadata.fields import convert
+from ldm_studio.engine.requests import GenerationRequest
+
+# How A1111 names our samplers in "Sampler:" (the GUI's labels are its own: gui/panels/prompt.py).
+A1111_SAMPLER_NAMES: dict[str, str] = {
+    "ddim": "DDIM",
+    "plms": "PLMS",
+    "euler": "Euler",
+    "euler_a": "Euler a",
+    "heun": "Heun",
+    "dpmpp_2m": "DPM++ 2M",
+    "dpmpp_2m_sde": "DPM++ 2M SDE",
+}
+_SAMPLERS_BY_A1111_NAME = {display.lower(): name for name, display in A1111_SAMPLER_NAMES.items()}
+
+# The parameter-line grammar A1111 itself parses with (REFERENCE §6).
+PARAM_PATTERN = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+_SIZE_PATTERN = re.compile(r"^(\d+)x(\d+)$")
+_NEGATIVE_PREFIX = "Negative prompt:"
+
+
+def _quote(value: str) -> str:
+    # A1111 JSON-quotes exactly the values that would break its own parameter-line grammar.
+    if any(c in value for c in ",:\n"):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            return value
+        return decoded if isinstance(decoded, str) else value
+    return value
+
+
+def _number(value: float) -> str:
+    """7.0 -> "7", 0.75 -> "0.75": the short forms people type and other tools print."""
+    value = float(value)
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def format_infotext(
+    request: GenerationRequest,
+    *,
+    seed: int,
+    model_name: str = "",
+    model_hash: str = "",
+    version: str = "",
+    size: tuple[int, int] | None = None,
+) -> str:
+    """The A1111 `parameters` text for one image generated from `request` with `seed`.
+
+    `size` is the image's own (width, height) where it differs from the request's: an upscale's output,
+    an "only masked" inpaint of a bigger picture."""
+    params: dict[str, str] = {
+        "Steps": str(request.steps),
+        "Sampler": A1111_SAMPLER_NAMES.get(request.sampler, request.sampler),
+    }
+    # A1111 writes a schedule type only when it is not the sampler's own ("Automatic") one.
+    if request.schedule == "karras":
+        params["Schedule type"] = "Karras"
+    params["CFG scale"] = _number(request.cfg_scale)
+    params["Seed"] = str(seed)
+    width, height = size or (request.width, request.height)
+    params["Size"] = f"{width}x{height}"
+    if model_hash:
+        params["Model hash"] = model_hash
+    if model_name:
+        params["Model"] = model_name
+    if request.mode in ("img2img", "inpaint"):
+        params["Denoising strength"] = _number(request.strength)
+    if request.mode == "inpaint":
+        params["Mask blur"] = str(request.mask_blur)
+        if request.inpaint_only_masked:
+            params["Inpaint area"] = "Only masked"
+            params["Masked area padding"] = str(request.inpaint_padding)
+    if request.mode == "upscale":
+        params["Noise level"] = str(request.noise_level)
+    if request.sampler == "ddim" and request.eta:
+        params["Eta DDIM"] = _number(request.eta)
+    if version:
+        params["Version"] = version
+
+    lines = [request.prompt] if request.prompt else []
+    if request.negative_prompt:
+        lines.append(f"{_NEGATIVE_PREFIX} {request.negative_prompt}")
+    lines.append(", ".join(f"{key}: {_quote(value)}" for key, value in params.items()))
+    return "\n".join(lines)
+
+
+def parse_infotext(text: str) -> dict[str, str]:
+    """Split an A1111 infotext into "Prompt", "Negative prompt" and its named parameters (raw strings)."""
+    *lines, last = text.strip().replace("\r\n", "\n").split("\n")
+    found = PARAM_PATTERN.findall(last)
+    # Like A1111: a last line with fewer than 3 parameters is still part of the prompt.
+    if len(found) < 3:
+        lines.append(last)
+        found = []
+
+    prompt: list[str] = []
+    negative: list[str] = []
+    for line in lines:
+        if not negative and line.strip().startswith(_NEGATIVE_PREFIX):
+            negative.append(line.strip()[len(_NEGATIVE_PREFIX) :].strip())
+        elif negative:
+            negative.append(line)
+        else:
+            prompt.append(line)
+
+    result = {"Prompt": "\n".join(prompt).strip(), "Negative prompt": "\n".join(negative).strip()}
+    for key, value in found:
+        result[key.strip()] = _unquote(value.strip())
+    return result
+
+
+def _sampler_and_schedule(display: str) -> tuple[str | None, str | None]:
+    """Our sampler for an A1111 name; old A1111 versions wrote the schedule into it ("DPM++ 2M Karras")."""
+    name = display.strip().lower()
+    if name in _SAMPLERS_BY_A1111_NAME:
+        return _SAMPLERS_BY_A1111_NAME[name], None
+    if name.endswith(" karras") and name[: -len(" karras")] in _SAMPLERS_BY_A1111_NAME:
+        return _SAMPLERS_BY_A1111_NAME[name[: -len(" karras")]], "karras"
+    return None, None
+
+
+def request_from_infotext(text: str) -> GenerationRequest:
+    """A request with the settings an A1111 infotext names; anything missing or unreadable keeps its default.
+
+    The model is left empty: the text names a model and hash, not a file on this machine.
+    """
+    params = parse_infotext(text)
+    fields: dict[str, Any] = {"prompt": params["Prompt"], "negative_prompt": params["Negative prompt"]}
+    convert(params, "Steps", int, fields, "steps")
+    convert(params, "CFG scale", float, fields, "cfg_scale")
+    convert(params, "Seed", int, fields, "seed")
+    convert(params, "Denoising strength", float, fields, "strength")
+    convert(params, "Mask blur", int, fields, "mask_blur")
+    convert(params, "Masked area padding", int, fields, "inpaint_padding")
+    convert(params, "Noise level", int, fields, "noise_level")
+    convert(params, "Eta DDIM", float, fields, "eta")
+
+    sampler, schedule = _sampler_and_schedule(params.get("Sampler", ""))
+    if sampler:
+        fields["sampler"] = sampler
+    if params.get("Schedule type", "").strip().lower() == "karras" or schedule == "karras":
+        fields["schedule"] = "karras"
+    size = _SIZE_PATTERN.match(params.get("Size", "").strip())
+    if size:
+        fields["width"], fields["height"] = int(size.group(1)), int(size.group(2))
+    fields["inpaint_only_masked"] = params.get("Inpaint area", "").lower() == "only masked"
+
+    # A1111 names no mode; the mode-only parameters tell it (hires fix also writes a denoising strength).
+    if "Noise level" in params:
+        fields["mode"] = "upscale"
+    elif "Mask blur" in params:
+        fields["mode"] = "inpaint"
+    elif "Denoising strength" in params and "Hires upscale" not in params:
+        fields["mode"] = "img2img"
+    return GenerationRequest(**fields)

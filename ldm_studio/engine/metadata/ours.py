@@ -1,0 +1,51 @@
+"""Our own `ldm_studio` chunk: the whole request as JSON, so our files reload every setting exactly."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from ldm_studio.engine.requests import MODES, SAMPLERS, SCHEDULES, GenerationRequest
+
+OUR_CHUNK = "ldm_studio"
+
+
+def request_from_our_json(text: str) -> GenerationRequest | None:
+    try:
+        values = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(values, dict):
+        return None
+    # Keep only values of the field's type, so a damaged or foreign chunk cannot smuggle in a bad type.
+    choices = {"mode": MODES, "sampler": SAMPLERS, "schedule": SCHEDULES}
+    defaults = {f.name: f.default for f in dataclasses.fields(GenerationRequest)}
+    clean: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in defaults or key in ("init_image", "mask"):
+            continue
+        default = defaults[key]
+        if default is None:
+            ok = value is None or isinstance(value, str)
+        elif isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        else:
+            ok = type(value) is type(default)
+        if key in choices and value not in choices[key]:
+            ok = False
+        if ok:
+            clean[key] = float(value) if isinstance(default, float) else value
+    return GenerationRequest.from_dict(clean)
+
+
+def shareable_json(request: GenerationRequest) -> dict[str, Any]:
+    """The request without local folders: images get shared, and a path can name the user's account."""
+    values = request.to_dict()
+    for key in ("model", "vae"):
+        if values.get(key):
+            values[key] = Path(values[key]).name
+    return values

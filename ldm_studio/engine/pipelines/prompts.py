@@ -1,0 +1,148 @@
+"""Prompt text → UNet context the way A1111 does it: emphasis weights, BREAK, 75-token chunks.
+
+`(word)` ×1.1, `[word]` ÷1.1, `(word:1.3)` sets a factor, brackets nest and multiply, `\\(` `\\)` `\\[` `\\]`
+are literal, unclosed brackets apply to the end. Each 75-token chunk is wrapped in BOS … EOS, padded to 77
+and encoded on its own; the contexts are concatenated along the sequence. Weights scale the context
+vectors of their tokens, then each chunk is rescaled so its mean is what it was before weighting.
+A plain prompt of at most 75 tokens gives exactly the context of its 77 padded ids, as diffusers does.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from ldm_studio.engine.pipelines.tokenizer import CHUNK_LENGTH, ClipTokenizer
+
+ROUND_FACTOR = 1.1
+SQUARE_FACTOR = 1 / 1.1
+BREAK = ("BREAK", -1.0)  # the part that ends a chunk early, as A1111 marks it
+
+_SYNTAX = re.compile(
+    r"""
+      \\[()\[\]\\]?             # escaped bracket or backslash (a lone backslash is dropped)
+    | \(  | \[                  # open an emphasis
+    | :\s*([+-]?[.\d]+)\s*\)    # close a round bracket with an explicit factor
+    | \)  | \]                  # close an emphasis
+    | [^\\()\[\]:]+             # plain text
+    | :                         # a colon that sets no factor
+    """,
+    re.VERBOSE,
+)
+_BREAK_WORD = re.compile(r"\s*\bBREAK\b\s*")
+
+
+class PromptChunk(NamedTuple):
+    ids: list[int]  # 77 ids: BOS, up to 75 prompt tokens, EOS, padding
+    weights: list[float]  # one emphasis factor per id (1.0 for BOS, EOS and padding)
+
+
+def _factor(text: str | None) -> float | None:
+    try:
+        return None if text is None else float(text)
+    except ValueError:  # "1.2.3" is text, not a factor
+        return None
+
+
+def parse_emphasis(prompt: str) -> list[tuple[str, float]]:
+    """Split a prompt into (text, factor) parts; `BREAK` parts end a chunk. Never empty."""
+    parts: list[list] = []  # [text, factor, is_break]
+    open_round: list[int] = []
+    open_square: list[int] = []
+
+    def scale_from(start: int, factor: float) -> None:
+        for part in parts[start:]:
+            if not part[2]:
+                part[1] *= factor
+
+    for match in _SYNTAX.finditer(prompt):
+        token, factor = match.group(0), _factor(match.group(1))
+        if token.startswith("\\"):
+            parts.append([token[1:], 1.0, False])
+        elif token == "(":
+            open_round.append(len(parts))
+        elif token == "[":
+            open_square.append(len(parts))
+        elif factor is not None and open_round:
+            scale_from(open_round.pop(), factor)
+        elif token == ")" and open_round:
+            scale_from(open_round.pop(), ROUND_FACTOR)
+        elif token == "]" and open_square:
+            scale_from(open_square.pop(), SQUARE_FACTOR)
+        else:  # text, or a bracket with nothing to close: literal
+            for i, piece in enumerate(_BREAK_WORD.split(token)):
+                if i:
+                    parts.append([*BREAK, True])
+                parts.append([piece, 1.0, False])
+    for start in open_round:
+        scale_from(start, ROUND_FACTOR)
+    for start in open_square:
+        scale_from(start, SQUARE_FACTOR)
+
+    merged: list[list] = []  # neighbours with the same factor tokenize as one text
+    for part in parts:
+        if merged and not part[2] and not merged[-1][2] and merged[-1][1] == part[1]:
+            merged[-1][0] += part[0]
+        else:
+            merged.append(part)
+    return [BREAK if is_break else (text, factor) for text, factor, is_break in merged] or [("", 1.0)]
+
+
+def _wrap(tokenizer: ClipTokenizer, ids: list[int], weights: list[float]) -> PromptChunk:
+    padded = tokenizer.wrap_and_pad(ids)
+    return PromptChunk(padded, [1.0, *weights] + [1.0] * (len(padded) - 1 - len(weights)))
+
+
+def prompt_chunks(tokenizer: ClipTokenizer, prompt: str) -> list[PromptChunk]:
+    """The prompt as 75-token chunks with per-token emphasis (at least one chunk, even when empty)."""
+    chunks: list[PromptChunk] = []
+    ids: list[int] = []
+    weights: list[float] = []
+    for text, factor in parse_emphasis(prompt):
+        if (text, factor) == BREAK:
+            chunks.append(_wrap(tokenizer, ids, weights))
+            ids, weights = [], []
+            continue
+        for token in tokenizer.tokenize(text):
+            if len(ids) == CHUNK_LENGTH:
+                chunks.append(_wrap(tokenizer, ids, weights))
+                ids, weights = [], []
+            ids.append(token)
+            weights.append(factor)
+    if ids or not chunks:
+        chunks.append(_wrap(tokenizer, ids, weights))
+    return chunks
+
+
+@torch.no_grad()
+def encode_chunks(encoder: nn.Module, chunks: list[PromptChunk]) -> torch.Tensor:
+    """Context [1, 77·k, hidden] of k chunks, emphasis applied with each chunk's mean restored."""
+    device = next(encoder.parameters()).device
+    context = encoder(torch.tensor([chunk.ids for chunk in chunks], device=device))  # [k, 77, hidden]
+    weights = torch.tensor([chunk.weights for chunk in chunks], device=device, dtype=torch.float32)
+    if not torch.all(weights == 1):
+        # Scale in fp32: the mean ratio is too coarse in half precision.
+        plain = context.float()
+        weighted = plain * weights[..., None]
+        new_mean = weighted.mean(dim=(1, 2), keepdim=True)
+        ratio = plain.mean(dim=(1, 2), keepdim=True) / new_mean
+        # A context whose mean is zero up to rounding (a LayerNorm with no learned bias) has no mean to
+        # restore: the ratio of two rounding errors would rescale the whole prompt by noise.
+        meaningful = new_mean.abs() > 1e-4 * weighted.abs().mean(dim=(1, 2), keepdim=True)
+        context = (weighted * torch.where(meaningful, ratio, torch.ones_like(ratio))).to(context.dtype)
+    return context.reshape(1, -1, context.shape[-1])
+
+
+def encode_prompt_pair(
+    encoder: nn.Module, tokenizer: ClipTokenizer, prompt: str, negative: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cond, uncond) contexts, each [1, 77·k, hidden] with the same k: the shorter gets empty chunks."""
+    cond, uncond = prompt_chunks(tokenizer, prompt), prompt_chunks(tokenizer, negative)
+    empty = _wrap(tokenizer, [], [])
+    k = max(len(cond), len(uncond))
+    cond += [empty] * (k - len(cond))
+    uncond += [empty] * (k - len(uncond))
+    return encode_chunks(encoder, cond), encode_chunks(encoder, uncond)

@@ -1,0 +1,277 @@
+"""The four jobs — txt2img, img2img, inpaint, upscale — as generators of events.
+
+`run(model, request, cancel)` yields `Progress` after every step, a `Preview` every
+`request.preview_interval` steps, and ends with one `Result` or one `Cancelled`. The cancel event is
+checked before every UNet call, so a cancel lands within one step. Bad requests raise `InputError`
+before any work starts.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+
+import torch
+
+from ldm_studio.engine.errors import OutOfMemory
+from ldm_studio.engine.metadata.a1111 import format_infotext
+from ldm_studio.engine.pipelines import conditioning as cond
+from ldm_studio.engine.pipelines.event_bridge import WorkAbandoned, run_with_events
+from ldm_studio.engine.pipelines.images import tensor_to_pil
+from ldm_studio.engine.pipelines.inpainting import InpaintPlan, pad_to_multiple, paste_back, plan_inpaint
+from ldm_studio.engine.pipelines.preview_maps import preview_function
+from ldm_studio.engine.pipelines.upscaling import upscale_denoiser
+from ldm_studio.engine.pipelines.vae_codec import decode_latents
+from ldm_studio.engine.requests import Cancelled, Event, GenerationRequest, Preview, Progress, Result
+from ldm_studio.engine.sampling.denoisers import Denoise, blend_inpaint, guided, make_denoiser
+from ldm_studio.engine.sampling.samplers import sample
+from ldm_studio.engine.sampling.schedules import (
+    DiscreteSchedule,
+    finish_latent,
+    img2img_sigmas,
+    initial_latent,
+    linear_schedule,
+    noised_latent,
+    sampling_sigmas,
+)
+from ldm_studio.engine.validation import validate_request
+
+# DPM-Solver in diffusers rounds t to training steps; matching it keeps our images equal to theirs.
+_QUANTIZED_T_SAMPLERS = ("dpmpp_2m", "dpmpp_2m_sde")
+
+
+class _CancelRequested(Exception):
+    pass
+
+
+@dataclass
+class _Job:
+    model: object  # LoadedModel
+    request: GenerationRequest
+    cancel: threading.Event
+    generator: torch.Generator
+    schedule: DiscreteSchedule
+
+
+def size_multiple(model) -> int:
+    """Image sides must be multiples of this: the VAE factor times the UNet's downsamplings."""
+    return model.config.vae.downscale * 2 ** (len(model.config.unet.channel_mult) - 1)
+
+
+def run(model, request: GenerationRequest, cancel: threading.Event) -> Iterator[Event]:
+    """Validate `request` for `model` now, then return the generator of its events."""
+    if request.mode != "txt2img" and request.init_image is not None:
+        height, width = request.init_image.shape[:2]
+        request = request.replace(width=width, height=height)
+    validate_request(
+        request, modes=model.config.modes, size_multiple=size_multiple(model), family_label=model.config.label
+    )
+    job = _Job(
+        model=model,
+        request=request,
+        cancel=cancel,
+        generator=torch.Generator("cpu").manual_seed(request.seed),
+        schedule=linear_schedule(model.config.linear_start, model.config.linear_end, model.config.timesteps),
+    )
+    steps = {"txt2img": _txt2img, "img2img": _img2img, "inpaint": _inpaint, "upscale": _upscale}
+    return _memory_errors_explained(steps[request.mode](job), request)
+
+
+_OOM_ERRORS = (MemoryError, getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError))
+
+
+def _memory_errors_explained(events: Iterator[Event], request: GenerationRequest) -> Iterator[Event]:
+    try:
+        yield from events
+    except _OOM_ERRORS as exc:
+        raise OutOfMemory(
+            f"out of memory at {request.width}x{request.height} with a batch of {request.batch_size}: "
+            "try a smaller size, a batch of 1, or fp16 precision (on a GPU)"
+        ) from exc
+
+
+def _noise(job: _Job, shape: tuple[int, ...]) -> torch.Tensor:
+    # Drawn on the CPU so a seed gives the same image on every device (and as diffusers' CPU generator).
+    return torch.randn(shape, generator=job.generator).to(job.model.device, job.model.dtype)
+
+
+def _latent_shape(job: _Job, width: int, height: int) -> tuple[int, int, int, int]:
+    factor = job.model.config.vae.downscale
+    return (job.request.batch_size, job.model.config.vae.embed_dim, height // factor, width // factor)
+
+
+def _model_denoiser(job: _Job):
+    return make_denoiser(
+        job.model.unet,
+        job.schedule,
+        job.model.config.prediction,
+        quantize_t=job.request.sampler in _QUANTIZED_T_SAMPLERS,
+    )
+
+
+def _guided(job: _Job, concat: torch.Tensor | None = None, y: torch.Tensor | None = None) -> Denoise:
+    request = job.request
+    contexts = cond.text_contexts(job.model, request.prompt, request.negative_prompt, request.batch_size)
+    positive, negative = cond.pair(contexts, concat, y)
+    return guided(_model_denoiser(job), positive, negative, request.cfg_scale)
+
+
+def _sigmas(job: _Job) -> torch.Tensor:
+    request = job.request
+    return sampling_sigmas(job.schedule, request.steps, request.schedule, request.sampler)
+
+
+def _sample(
+    job: _Job,
+    denoise: Denoise,
+    x: torch.Tensor,
+    sigmas: torch.Tensor,
+    box: tuple[int, int, int, int] | None = None,
+) -> Generator[Event, None, torch.Tensor | None]:
+    """Run the sampler, yielding Progress and Preview; return the final latent, or None if cancelled."""
+    total = len(sigmas) - 1
+    interval = job.request.preview_interval
+    to_rgb = preview_function(job.model) if interval > 0 else None
+    done = {"steps": 0}
+
+    def work(emit: Callable[[Event], None], abandoned: threading.Event) -> torch.Tensor:
+        def checked(x: torch.Tensor, sigma: float) -> torch.Tensor:
+            if job.cancel.is_set():
+                raise _CancelRequested
+            if abandoned.is_set():
+                raise WorkAbandoned
+            return denoise(x, sigma)
+
+        def callback(i: int, sigma: float, x: torch.Tensor, denoised: torch.Tensor) -> None:
+            step = i + 1
+            done["steps"] = step
+            if to_rgb is not None and (step % interval == 0 or step == total):
+                emit(Preview(step, total, to_rgb(denoised), box))
+            emit(Progress(step, total))
+
+        return sample(
+            job.request.sampler,
+            checked,
+            x,
+            sigmas,
+            generator=job.generator,
+            callback=callback,
+            eta=job.request.eta,
+        )
+
+    yield Progress(0, total)
+    if total == 0:
+        return x
+    try:
+        x = yield from run_with_events(work)
+    except _CancelRequested:
+        yield Cancelled(done["steps"], total)
+        return None
+    return finish_latent(x, sigmas)
+
+
+def _result(job: _Job, images: list) -> Result:
+    request = job.request
+    infotext = format_infotext(
+        request,
+        seed=request.seed,
+        model_name=job.model.name,
+        model_hash=job.model.short_hash(),
+        size=images[0].size if images else None,
+    )
+    return Result(images=images, infotexts=[infotext] * len(images), seeds=[request.seed] * len(images))
+
+
+def _decode(job: _Job, latents: torch.Tensor) -> list:
+    with torch.inference_mode():
+        return tensor_to_pil(decode_latents(job.model.vae, latents))
+
+
+def _txt2img(job: _Job) -> Iterator[Event]:
+    request = job.request
+    with torch.inference_mode():
+        shape = _latent_shape(job, request.width, request.height)
+        sigmas = _sigmas(job)
+        x = initial_latent(_noise(job, shape), sigmas)
+        concat = None
+        if cond.is_inpainting_model(job.model):
+            concat = cond.blank_inpaint_channels(job.model, shape)
+        denoise = _guided(job, concat)
+    latents = yield from _sample(job, denoise, x, sigmas)
+    if latents is not None:
+        yield _result(job, _decode(job, latents))
+
+
+def _cropped(images: list, width: int, height: int) -> list:
+    """Drop the edge padding that made the input fit the model's grid."""
+    return [image if image.size == (width, height) else image.crop((0, 0, width, height)) for image in images]
+
+
+def _img2img(job: _Job) -> Iterator[Event]:
+    request = job.request
+    with torch.inference_mode():
+        image = pad_to_multiple(request.init_image, size_multiple(job.model))
+        x0 = cond.encode_images(job.model, image, request.batch_size)
+        sigmas = img2img_sigmas(_sigmas(job), request.strength)
+        x = noised_latent(x0, _noise(job, tuple(x0.shape)), sigmas[0])
+        concat = None
+        if cond.is_inpainting_model(job.model):
+            concat = cond.blank_inpaint_channels(job.model, tuple(x0.shape))
+        denoise = _guided(job, concat)
+    latents = yield from _sample(job, denoise, x, sigmas)
+    if latents is not None:
+        yield _result(job, _cropped(_decode(job, latents), request.width, request.height))
+
+
+def _inpaint(job: _Job) -> Iterator[Event]:
+    request, model = job.request, job.model
+    plan: InpaintPlan = plan_inpaint(request, model.config.default_size, size_multiple(model))
+    batch = request.batch_size
+    with torch.inference_mode():
+        sigmas = img2img_sigmas(_sigmas(job), request.strength)
+        shape = _latent_shape(job, plan.width, plan.height)
+        noise = _noise(job, shape)
+        if cond.is_inpainting_model(model):
+            # As diffusers: the start noise is drawn first, then the masked image is encoded with
+            # the same generator (a posterior sample), so our images match theirs.
+            concat = cond.inpaint_channels(model, plan.image, plan.mask, batch, job.generator)
+            denoise = _guided(job, concat)
+            x0 = cond.encode_images(model, plan.image, batch) if request.strength < 1 else None
+        else:
+            x0 = cond.encode_images(model, plan.image, batch)
+            latent_mask = plan.latent_mask(model.config.vae.downscale).to(model.device, model.dtype)
+            denoise = blend_inpaint(_guided(job), x0, latent_mask, noise)
+        start_fresh = request.strength >= 1 or x0 is None
+        x = initial_latent(noise, sigmas) if start_fresh else noised_latent(x0, noise, sigmas[0])
+    latents = yield from _sample(job, denoise, x, sigmas, box=plan.box)
+    if latents is not None:
+        generated = _decode(job, latents)
+        yield _result(job, [paste_back(request, plan, image) for image in generated])
+
+
+def _upscale(job: _Job) -> Iterator[Event]:
+    request = job.request
+    model = job.model
+    grid = 2 ** (len(model.config.unet.channel_mult) - 1)  # the latent is the low-res image's size
+    with torch.inference_mode():
+        image = pad_to_multiple(request.init_image, grid)
+        batch = request.batch_size
+        y = None
+        if model.config.unet.num_classes is not None:  # x4: noise-augmented input, level as class label
+            low_res = cond.augmented_low_res(
+                image, request.noise_level, batch, job.generator, model.device, model.dtype
+            )
+            y = torch.full((batch,), request.noise_level, dtype=torch.long, device=model.device)
+        else:  # CompVis LDM-BSR: the clean low-res image
+            low_res = cond.low_res_pixels(model, image, batch)
+        height, width = image.shape[:2]
+        shape = (batch, model.config.vae.embed_dim, height, width)
+        sigmas = _sigmas(job)
+        x = initial_latent(_noise(job, shape), sigmas)
+        contexts = cond.text_contexts(model, request.prompt, request.negative_prompt, batch)
+        denoise = upscale_denoiser(_model_denoiser(job), contexts, low_res, y, request.cfg_scale)
+    latents = yield from _sample(job, denoise, x, sigmas)
+    if latents is not None:
+        factor = model.config.vae.downscale
+        yield _result(job, _cropped(_decode(job, latents), request.width * factor, request.height * factor))

@@ -1,0 +1,110 @@
+"""Denoisers D(x, σ): turn a UNet's ε or v output into a clean-latent estimate, then wrap it.
+
+The layers compose from the inside out:
+    make_denoiser(unet, schedule, prediction)  -> D(x, σ, cond)   one UNet call
+    guided(D, cond, uncond, scale)             -> denoise(x, σ)   classifier-free guidance, one batched call
+    blend_inpaint(denoise, x0, mask, noise)    -> denoise(x, σ)   ordinary models painting inside a mask
+and the sampler only ever sees the outermost `denoise(x, σ)`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from ldm_studio.engine.checkpoints.families import PREDICTIONS
+from ldm_studio.engine.sampling.schedules import DiscreteSchedule
+
+# unet(x, t, context=None, y=None) -> ε or v, with t a float tensor [B] of (fractional) timesteps.
+UNet = Callable[..., torch.Tensor]
+ModelDenoiser = Callable[[torch.Tensor, float, "Conditioning"], torch.Tensor]
+Denoise = Callable[[torch.Tensor, float], torch.Tensor]
+
+
+@dataclass(frozen=True, eq=False)
+class Conditioning:
+    """What the UNet is conditioned on, batched like x.
+
+    context: cross-attention tokens [B, L, C] (None for models without cross-attention);
+    concat: extra input channels appended after x·c_in (9-channel inpainting, x4 upscaler, LDM-BSR);
+    y: class labels for `label_emb` (the x4 upscaler's noise level).
+    """
+
+    context: torch.Tensor | None
+    concat: torch.Tensor | None = None
+    y: torch.Tensor | None = None
+
+
+def _cat(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
+    if (a is None) != (b is None):
+        raise ValueError("Cannot batch a conditioning that has a tensor with one that lacks it.")
+    return None if a is None else torch.cat([a, b])
+
+
+def batch_conditionings(first: Conditioning, second: Conditioning) -> Conditioning:
+    """Both conditionings in one batch, `first` on top (context lengths must already match)."""
+    return Conditioning(
+        _cat(first.context, second.context), _cat(first.concat, second.concat), _cat(first.y, second.y)
+    )
+
+
+def make_denoiser(
+    unet: UNet, schedule: DiscreteSchedule, prediction: str, *, quantize_t: bool = False
+) -> ModelDenoiser:
+    """D(x, σ, cond) for an ε-, v- or x0-predicting UNet trained on `schedule`.
+
+    The UNet sees x·c_in with c_in = 1/sqrt(σ²+1) (the variance-preserving latent) and t from σ.
+    `quantize_t` rounds t to the nearest training step, as diffusers' DPM-Solver does with Karras
+    sigmas; by default t stays fractional, as in diffusers' Euler and Heun.
+    """
+    if prediction not in PREDICTIONS:
+        raise ValueError(f"Unknown prediction type {prediction!r}; expected one of {PREDICTIONS}.")
+
+    def denoise(x: torch.Tensor, sigma: float, cond: Conditioning) -> torch.Tensor:
+        sigma = float(sigma)
+        t = schedule.sigma_to_t(sigma)
+        t = (t.round() if quantize_t else t).to(device=x.device, dtype=torch.float32).expand(x.shape[0])
+        c_in = 1 / math.sqrt(sigma**2 + 1)
+        model_in = x * c_in if cond.concat is None else torch.cat([x * c_in, cond.concat.to(x.dtype)], dim=1)
+        out = unet(model_in, t, context=cond.context, y=cond.y)
+        if prediction == "eps":
+            return x - sigma * out
+        if prediction == "x0":
+            return out
+        return x * c_in**2 - (sigma * c_in) * out
+
+    return denoise
+
+
+def guided(denoiser: ModelDenoiser, cond: Conditioning, uncond: Conditioning | None, scale: float) -> Denoise:
+    """Classifier-free guidance: uncond + s·(cond − uncond), both halves in ONE batched UNet call.
+
+    With scale 1 (or no uncond) the uncond half is skipped entirely: half the work, same image.
+    """
+    if uncond is None or scale == 1:
+        return lambda x, sigma: denoiser(x, sigma, cond)
+    both = batch_conditionings(uncond, cond)
+
+    def denoise(x: torch.Tensor, sigma: float) -> torch.Tensor:
+        from_uncond, from_cond = denoiser(torch.cat([x, x]), sigma, both).chunk(2)
+        return from_uncond + scale * (from_cond - from_uncond)
+
+    return denoise
+
+
+def blend_inpaint(denoise: Denoise, x0: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor) -> Denoise:
+    """Inpainting with an ordinary model by blended latents; `mask` is 1 where to repaint.
+
+    Before each model call the kept region is replaced by x0 noised to the current σ with the fixed
+    `noise`, so the model sees a consistent image around the hole; the estimate keeps x0 there.
+    """
+    keep = 1 - mask
+
+    def blended(x: torch.Tensor, sigma: float) -> torch.Tensor:
+        x = x * mask + (x0 + noise * float(sigma)) * keep
+        return denoise(x, sigma) * mask + x0 * keep
+
+    return blended
