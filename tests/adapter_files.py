@@ -174,8 +174,8 @@ def write_a1111_embedding(path, vectors: torch.Tensor) -> Path:
     return Path(path)
 
 
-def write_safetensors_embedding(path, vectors: torch.Tensor) -> Path:
-    return _save(path, {"emb_params": vectors})
+def write_safetensors_embedding(path, vectors: torch.Tensor, dtype=torch.float32) -> Path:
+    return _save(path, {"emb_params": vectors}, dtype=dtype)
 
 
 def write_sdxl_embedding(path, clip_l: torch.Tensor, clip_g: torch.Tensor) -> Path:

@@ -87,7 +87,7 @@ class AdapterFile:
 def read_adapter_file(path: str | Path) -> AdapterFile:
     """Read a LoRA / LyCORIS / PEFT file. One-line errors for checkpoints, embeddings, damage, NaN."""
     path = Path(path)
-    tensors, metadata = _read_tensors(path)
+    tensors, metadata = read_weights(path)
     _refuse_other_kinds(path, tensors)
     modules = group_modules(tensors, metadata)
     if not modules:
@@ -107,9 +107,10 @@ def check_family(adapter: AdapterFile, model_family: str) -> None:
 # ---- reading ----
 
 
-def _read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def read_weights(path: Path, what: str = "LoRA") -> tuple[dict, dict[str, str]]:
+    """(named entries, safetensors metadata) of a .safetensors or weights-only .pt / .ckpt / .bin file."""
     if not path.is_file():
-        raise InputError(f"LoRA file not found: {path}")
+        raise InputError(f"{what} file not found: {path}")
     if path.suffix.lower() == ".safetensors":
         return _read_safetensors(path)
     return _read_pickle(path), {}
