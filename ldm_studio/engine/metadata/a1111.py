@@ -24,8 +24,22 @@ A1111_SAMPLER_NAMES: dict[str, str] = {
 }
 _SAMPLERS_BY_A1111_NAME = {display.lower(): name for name, display in A1111_SAMPLER_NAMES.items()}
 
-# The parameter-line grammar A1111 itself parses with (REFERENCE §6).
+# The parameter-line grammar A1111 itself parses with (REFERENCE §6), kept as the reference that
+# find_parameters must agree with: its findall is quadratic on a long line without a colon ("a " * 30000
+# blocks for seconds), as every start position re-reads the key run to the end of the line.
 PARAM_PATTERN = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+# The same pairs in one finditer pass: a match is either a parameter (the key run taken possessively:
+# ':' is not a key character, so a key can only end where its run ends) or the stretch findall would
+# have retried position by position and failed on (a whole run of key characters, or one other
+# character), eaten at once. A quoted value ends at the first unescaped quote; a value's opening quote
+# follows ':' or a space, never a backslash, so no two quoted scans overlap. Together: linear time.
+_PARAM_SCAN = re.compile(
+    r"""\s*+(?:
+        (\w[\w \-/]++):\s*+("(?:[^\\"]++|\\[^\n])++"(?=,|$)|[^,]*+)(?:,|$)
+        | \w[\w \-/]*+ | (?s:.) | \Z
+    )""",
+    re.VERBOSE,
+)
 _SIZE_PATTERN = re.compile(r"^(\d+)x(\d+)$")
 _NEGATIVE_PREFIX = "Negative prompt:"
 
@@ -102,10 +116,15 @@ def format_infotext(
     return "\n".join(lines)
 
 
+def find_parameters(line: str) -> list[tuple[str, str]]:
+    """`PARAM_PATTERN.findall(line)` in linear time (see _PARAM_SCAN)."""
+    return [(m[1], m[2]) for m in _PARAM_SCAN.finditer(line) if m[1] is not None]
+
+
 def parse_infotext(text: str) -> dict[str, str]:
     """Split an A1111 infotext into "Prompt", "Negative prompt" and its named parameters (raw strings)."""
     *lines, last = text.strip().replace("\r\n", "\n").split("\n")
-    found = PARAM_PATTERN.findall(last)
+    found = find_parameters(last)
     # Like A1111: a last line with fewer than 3 parameters is still part of the prompt.
     if len(found) < 3:
         lines.append(last)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from ldm_studio.engine import json_text
+from ldm_studio.engine.errors import InputError
 from ldm_studio.engine.metadata.fields import convert
 from ldm_studio.engine.requests import SAMPLERS, GenerationRequest
 
@@ -39,8 +40,10 @@ def _comfy_text(graph: dict[str, Any], link: Any, depth: int = 0) -> str | None:
 def request_from_comfyui(text: str) -> GenerationRequest | None:
     """Settings from a ComfyUI `prompt` chunk (the API-format graph: {id: {class_type, inputs}})."""
     try:
-        graph = json.loads(text)
-    except ValueError:
+        graph = json_text.loads(text, finite=False)  # Python's json.dumps writes NaN
+    except json_text.JsonTooDeep as exc:
+        raise InputError(f"Cannot read parameters: the image's ComfyUI graph is damaged ({exc}).") from None
+    except json_text.JsonError:
         return None
     if not isinstance(graph, dict):
         return None

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
+from ldm_studio.engine import json_text
+from ldm_studio.engine.errors import InputError
 from ldm_studio.engine.requests import MODES, SAMPLERS, SCHEDULES, GenerationRequest
 
 OUR_CHUNK = "ldm_studio"
 
 
 def request_from_our_json(text: str) -> GenerationRequest | None:
+    """The request in our chunk; None if it is not ours or damaged, InputError if it is hostile."""
     try:
-        values = json.loads(text)
-    except ValueError:
+        values = json_text.loads(text)
+    except json_text.JsonTooDeep as exc:
+        raise InputError(
+            f"Cannot read parameters: the image's {OUR_CHUNK} text is damaged ({exc})."
+        ) from None
+    except json_text.JsonError:
         return None
     if not isinstance(values, dict):
         return None
