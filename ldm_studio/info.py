@@ -13,6 +13,7 @@ _PREDICTION_NOTES = {
     "metadata": " (from the file's metadata)",
     "guessed": " (guessed from the weights; override with --prediction if images look wrong)",
     "override": " (as asked)",
+    "key": " (the file's v_pred key)",
 }
 
 
@@ -21,10 +22,11 @@ def describe_checkpoint(path: str | Path) -> str:
     info = inspect_checkpoint(path)
     family = info.config
     source = {"shapes": "", "yaml": ", from the YAML beside it", "metadata": ", from its metadata"}
-    labels = {"unet": "UNet", "vae": "VAE", "text": "text encoder"}
+    labels = {"unet": "UNet", "vae": "VAE", "text": "text encoder", "text2": "second text"}
     rows = [
         ("family", f"{family.name} ({family.label}{source[info.config_source]})"),
         ("prediction", f"{family.prediction}{_PREDICTION_NOTES[info.prediction_source]}"),
+        *((("betas", "zero terminal SNR (the file's ztsnr key)"),) if family.zero_terminal_snr else ()),
         ("modes", ", ".join(family.modes)),
         ("native size", f"{family.default_size[0]}x{family.default_size[1]}"),
         ("guidance", f"CFG {family.default_cfg_scale:g}" if family.text else "none (no text encoder)"),

@@ -4,6 +4,9 @@
 2. an original LDM YAML beside the file (`model.yaml` next to `model.safetensors`);
 3. a JSON config in the safetensors metadata under "ldm_studio_config" (`families.py` has the format);
 4. the caller's `prediction=` ("eps" / "v"), which always wins.
+SDXL files mark v-prediction and zero-terminal-SNR training with empty marker tensors: a `v_pred` key
+makes the family predict v (the family keeps its name, e.g. `sdxl`, its label says "v-prediction" and
+the prediction source is "key"); a `ztsnr` key sets `zero_terminal_snr` (betas rescaled so ᾱ_T = 0).
 SD 2.x eps and v models have the same shapes; when nothing above says, the spread of one bias is used:
 std(output_blocks.11.1.transformer_blocks.0.norm1.bias) > 0.09 means v (it reads one small tensor,
 not the whole model, and needs no forward pass). Tell the user it was a guess; they can override.
@@ -31,6 +34,7 @@ from ldm_studio.engine.checkpoints.shapes import (
     VAE_PREFIX,
     ShapeError,
     detect_family,
+    sdxl_text_parts,
     strip_prefix,
     text_config_from_shapes,
     unet_config_from_shapes,
@@ -67,6 +71,8 @@ def resolve_family(reader: CheckpointReader, prediction: str | None = None) -> t
     if family is None:
         family = _family_from_shapes_alone(shapes)
     config_source, prediction_source = "shapes", "family"
+    if family.is_sdxl:
+        family, prediction_source = _sdxl_markers(reader, family)
     for source, values in configs:
         try:
             family = apply_config(family, values)
@@ -88,6 +94,19 @@ def resolve_family(reader: CheckpointReader, prediction: str | None = None) -> t
             guess = "v" if spread > V_BIAS_STD_THRESHOLD else "eps"
             return with_prediction(family, guess), config_source, "guessed"
     return family, config_source, prediction_source
+
+
+V_PRED_KEY, ZTSNR_KEY = "v_pred", "ztsnr"
+
+
+def _sdxl_markers(reader: CheckpointReader, family: Family) -> tuple[Family, str]:
+    """The marker keys of SDXL v-prediction fine-tunes (NoobAI-XL v-pred): `v_pred`, `ztsnr`."""
+    source = "family"
+    if V_PRED_KEY in reader.tensors:
+        family, source = with_prediction(family, "v"), "key"
+    if ZTSNR_KEY in reader.tensors:
+        family = dataclasses.replace(family, zero_terminal_snr=True)
+    return family, source
 
 
 def _metadata_config(reader: CheckpointReader) -> dict[str, Any]:
@@ -113,3 +132,13 @@ def _family_from_shapes_alone(shapes: Mapping[str, tuple[int, ...]]) -> Family:
         with contextlib.suppress(*ODD_SHAPES):
             parts[part] = read(strip_prefix(shapes, prefix))
     return dataclasses.replace(base, name="unknown", label="unknown model", **parts)
+
+
+def text_prefixes(reader: CheckpointReader, family: Family) -> tuple[str, str]:
+    """Where `family.text` and `family.text2` live in the file (SDXL: `conditioner.embedders.N.`)."""
+    if not family.is_sdxl:
+        return TEXT_PREFIX, ""
+    shapes = {key: info.shape for key, info in reader.tensors.items()}
+    found = [prefix for prefix, _ in sdxl_text_parts(shapes)]
+    first, second, *_ = [*found, "", ""]
+    return first, second

@@ -65,7 +65,8 @@ class Family:
     timesteps: int
     modes: tuple[str, ...]  # what the GUI offers for this model
     default_size: tuple[int, int]  # (width, height) in pixels of the images it was trained on
-    preview: str  # latent -> RGB map for live previews: "kl-f8", "kl-f4", or "fitted" (least squares)
+    # latent -> RGB map for live previews: "kl-f8", "kl-f4", "sdxl", or "fitted" (least squares)
+    preview: str
     preview_rgb: tuple[tuple[float, ...], ...] | None = None  # an explicit map, rows = latent channels
     # The guidance scale the GUI and CLI start from: the one its makers recommend (a small model
     # trained on few captions overshoots its colours at SD's 7).
@@ -73,6 +74,24 @@ class Family:
     # The x4 upscaler's noise augmentation the GUI and CLI start from: SD's 20 hides a real photo's
     # flaws; an upscaler trained on clean renders is most faithful at 0.
     default_noise_level: int = DEFAULT_NOISE_LEVEL
+    # SDXL base / inpaint: the second text tower (OpenCLIP bigG, with the pooled projection); its context
+    # is concatenated after `text`'s. The refiner has bigG alone, as `text`. None for every other family.
+    text2: TextEncoderConfig | None = None
+    # The betas rescaled so ᾱ_T = 0 (zero terminal SNR, Lin et al. 2023; a `ztsnr` key in SDXL v-pred files)
+    zero_terminal_snr: bool = False
+
+    @property
+    def is_sdxl(self) -> bool:
+        """SDXL's conditioning: the context of one or two towers and the vector `y` (pooled + micro)."""
+        return self.unet.num_classes == "sequential"
+
+    @property
+    def pooled_text(self) -> TextEncoderConfig | None:
+        """The tower whose pooled projection feeds SDXL's `y` (bigG): `text2`, or the refiner's `text`."""
+        for config in (self.text2, self.text):
+            if config is not None and config.pooled:
+                return config
+        return None
 
 
 _SD_BETAS = {"linear_start": 0.00085, "linear_end": 0.012, "timesteps": 1000}
@@ -96,6 +115,33 @@ _OPEN_CLIP_H = TextEncoderConfig(
     layer="penultimate",
     pad_token_id=0,
 )
+# SDXL (REFERENCE §9): CLIP-L and bigG both read at the penultimate layer without the final LayerNorm;
+# bigG's pooled projection and the micro-conditioning make the vector `y` (label_emb.0).
+_SDXL_CLIP_L = TextEncoderConfig(layer="penultimate", final_norm=False)
+_SDXL_BIGG = TextEncoderConfig(
+    kind="open_clip",
+    hidden_size=1280,
+    num_layers=32,
+    num_heads=20,
+    intermediate_size=5120,
+    hidden_act="gelu",
+    layer="penultimate",
+    pad_token_id=0,
+    final_norm=False,
+    pooled=True,
+    projection_dim=1280,
+)
+_SDXL_UNET = UNetConfig(
+    model_channels=320, channel_mult=(1, 2, 4), attention_resolutions=(4, 2), num_heads=-1,
+    num_head_channels=64, context_dim=2048, use_linear_in_transformer=True, transformer_depth=(0, 2, 10),
+    num_classes="sequential", adm_in_channels=2816, legacy=False,
+)  # fmt: skip
+_SDXL_REFINER_UNET = dataclasses.replace(
+    _SDXL_UNET, model_channels=384, channel_mult=(1, 2, 4, 4), context_dim=1280, transformer_depth=4,
+    adm_in_channels=2560,
+)  # fmt: skip
+_SDXL_VAE = AutoencoderConfig(scale_factor=0.13025)
+SDXL_SIZE = (1024, 1024)
 # 9-channel inpainting models also do txt2img and img2img, as in A1111: the pipeline passes a mask of
 # ones (repaint everything) and the latent of an all-zero (grey) masked image.
 _ALL_SD_MODES = ("txt2img", "img2img", "inpaint")
@@ -156,6 +202,21 @@ KNOWN_FAMILIES: dict[str, Family] = {
             linear_start=0.0015, linear_end=0.0205, timesteps=1000,
             modes=("inpaint",), default_size=(512, 512), preview="fitted",
         ),
+        Family(
+            "sdxl", "SDXL base", _SDXL_UNET, _SDXL_VAE, _SDXL_CLIP_L, "eps", "crossattn", **_SD_BETAS,
+            modes=_ALL_SD_MODES, default_size=SDXL_SIZE, preview="sdxl", text2=_SDXL_BIGG,
+        ),
+        Family(
+            "sdxl-inpaint", "SDXL inpainting", dataclasses.replace(_SDXL_UNET, in_channels=9), _SDXL_VAE,
+            _SDXL_CLIP_L, "eps", "hybrid", **_SD_BETAS, modes=_ALL_SD_MODES, default_size=SDXL_SIZE,
+            preview="sdxl", text2=_SDXL_BIGG,
+        ),
+        # The refiner is meant to finish a base model's image (img2img at low strength or the hand-off);
+        # it can start from noise too.
+        Family(
+            "sdxl-refiner", "SDXL refiner", _SDXL_REFINER_UNET, _SDXL_VAE, _SDXL_BIGG, "eps", "crossattn",
+            **_SD_BETAS, modes=_ALL_SD_MODES, default_size=SDXL_SIZE, preview="sdxl",
+        ),
     )
 }  # fmt: skip
 
@@ -169,6 +230,10 @@ def with_prediction(family: Family, prediction: str) -> Family:
         return dataclasses.replace(
             family, name=known.name, label=known.label, default_size=known.default_size, prediction=prediction
         )
+    if family.is_sdxl:
+        base = KNOWN_FAMILIES.get(family.name, family).label
+        label = f"{base} (v-prediction)" if prediction == "v" else base
+        return dataclasses.replace(family, prediction=prediction, label=label)
     return dataclasses.replace(family, prediction=prediction)
 
 
@@ -184,7 +249,7 @@ def family_to_json(family: Family) -> str:
 _TOP_KEYS = {
     "family", "label", "unet", "vae", "text", "prediction", "conditioning", "linear_start", "linear_end",
     "timesteps", "default_size", "modes", "preview", "preview_rgb", "default_cfg_scale",
-    "default_noise_level",
+    "default_noise_level", "text2", "zero_terminal_snr",
 }  # fmt: skip
 # Top-level keys read as their field's own type (str, float or int).
 _SCALAR_KEYS = (
@@ -207,7 +272,7 @@ def apply_config(base: Family, values: dict[str, Any]) -> Family:
         raise ValueError(f"unknown config field(s) {', '.join(unknown)}")
     name = values.get("family")
     if name in KNOWN_FAMILIES and name != base.name:
-        base = fit_to_family(KNOWN_FAMILIES[name], base.unet, base.vae, base.text)
+        base = fit_to_family(KNOWN_FAMILIES[name], base.unet, base.vae, base.text, base.text2)
     if "prediction" in values:  # before the rest: SD 2.x moves between "sd2" and "sd2-v" with it
         base = with_prediction(base, _choice(values["prediction"], PREDICTIONS, "prediction"))
     changes: dict[str, Any] = {}
@@ -217,6 +282,7 @@ def apply_config(base: Family, values: dict[str, Any]) -> Family:
         ("unet", UNetConfig, base.unet),
         ("vae", AutoencoderConfig, base.vae),
         ("text", TextEncoderConfig, base.text),
+        ("text2", TextEncoderConfig, base.text2),
     ):
         if part in values:
             changes[part] = _merge(cls, current, values[part], part)
@@ -227,6 +293,8 @@ def apply_config(base: Family, values: dict[str, Any]) -> Family:
         raise ValueError(f'"default_cfg_scale" must be 0 to {MAX_CFG_SCALE:g}')
     if not 0 <= changes.get("default_noise_level", 0) <= MAX_NOISE_LEVEL:
         raise ValueError(f'"default_noise_level" must be 0 to {MAX_NOISE_LEVEL}')
+    if "zero_terminal_snr" in values:
+        changes["zero_terminal_snr"] = bool(values["zero_terminal_snr"])
     if "conditioning" in values:
         changes["conditioning"] = _choice(values["conditioning"], CONDITIONINGS, "conditioning")
     if "modes" in values:
@@ -258,10 +326,15 @@ def _merge(cls: type, current: Any, update: dict[str, Any] | None, part: str) ->
 
 
 def fit_to_family(
-    family: Family, unet: UNetConfig, vae: AutoencoderConfig, text: TextEncoderConfig | None
+    family: Family,
+    unet: UNetConfig,
+    vae: AutoencoderConfig,
+    text: TextEncoderConfig | None,
+    text2: TextEncoderConfig | None = None,
 ) -> Family:
     """`family` with configs read from a file's shapes, plus the family rules shapes cannot tell:
-    attention heads, the text tower's activation / layer / padding, the latent scale factor."""
+    attention heads, the text towers' activation / layer / padding / final norm / pooling, the latent
+    scale factor."""
     unet = dataclasses.replace(
         unet,
         num_heads=family.unet.num_heads,
@@ -269,12 +342,18 @@ def fit_to_family(
         legacy=family.unet.legacy,
     )
     vae = dataclasses.replace(vae, scale_factor=family.vae.scale_factor)
-    if text is not None and family.text is not None:
-        rules = family.text
-        text = dataclasses.replace(
-            text, hidden_act=rules.hidden_act, layer=rules.layer, pad_token_id=rules.pad_token_id
-        )
-    return dataclasses.replace(family, unet=unet, vae=vae, text=text)
+    text = _fit_text(text, family.text)
+    text2 = _fit_text(text2, family.text2)
+    return dataclasses.replace(family, unet=unet, vae=vae, text=text, text2=text2)
+
+
+def _fit_text(text: TextEncoderConfig | None, rules: TextEncoderConfig | None) -> TextEncoderConfig | None:
+    if text is None or rules is None:
+        return text
+    changes = {"hidden_act": rules.hidden_act, "layer": rules.layer, "pad_token_id": rules.pad_token_id}
+    if rules.pooled or not rules.final_norm:  # SDXL's rules; SD 1.x / 2.x configs stay as they were
+        changes |= {"final_norm": rules.final_norm, "pooled": rules.pooled}
+    return dataclasses.replace(text, **changes)
 
 
 def _choice(value: Any, allowed: tuple[str, ...], what: str) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from ldm_studio.engine.checkpoints.detection import resolve_family
+from ldm_studio.engine.checkpoints.detection import resolve_family, text_prefixes
 from ldm_studio.engine.checkpoints.families import Family
 from ldm_studio.engine.checkpoints.files import open_checkpoint
 from ldm_studio.engine.checkpoints.shapes import EMA_PREFIX, TEXT_PREFIX, UNET_PREFIX, VAE_PREFIX
@@ -26,7 +26,7 @@ class CheckpointInfo:
     config: Family  # the family, with network configs read from this file
     config_source: str  # "shapes", "yaml" or "metadata": where the family came from in the end
     prediction_source: str  # "family", "yaml", "metadata", "guessed" or "override"
-    parameters: dict[str, int]  # per part ("unet", "vae", "text"): number of weights
+    parameters: dict[str, int]  # per part ("unet", "vae", "text", SDXL's "text2"): number of weights
     dtypes: dict[str, str]  # per part: "fp16", "fp32", "bf16", ...
     has_ema: bool  # `model_ema.*` copies are present (and ignored)
 
@@ -48,7 +48,13 @@ def inspect_checkpoint(path: str | Path, *, prediction: str | None = None) -> Ch
     with open_checkpoint(path) as reader:
         family, config_source, prediction_source = resolve_family(reader, prediction)
         parameters, dtypes = {}, {}
-        for part, prefix in _PARTS.items():
+        parts = dict(_PARTS)
+        if family.is_sdxl:
+            first, second = text_prefixes(reader, family)
+            parts["text"] = first
+            if second:
+                parts["text2"] = second
+        for part, prefix in parts.items():
             infos = [info for key, info in reader.tensors.items() if key.startswith(prefix)]
             if part == "text" and family.text is None:
                 continue  # e.g. LDM inpainting's `cond_stage_model.*` is a copy of its first stage

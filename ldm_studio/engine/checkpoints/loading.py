@@ -23,11 +23,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ldm_studio.engine.checkpoints.detection import ODD_SHAPES, resolve_family
+from ldm_studio.engine.checkpoints.detection import ODD_SHAPES, resolve_family, text_prefixes
 from ldm_studio.engine.checkpoints.families import Family
 from ldm_studio.engine.checkpoints.files import CheckpointReader, open_checkpoint
 from ldm_studio.engine.checkpoints.shapes import (
-    TEXT_PREFIX,
     UNET_PREFIX,
     VAE_PREFIX,
     top_prefixes,
@@ -54,6 +53,10 @@ class LoadedModel:
     device: torch.device
     dtype: torch.dtype
     vae_path: Path | None = None  # a separate VAE file that replaced the checkpoint's own
+    # SDXL base / inpaint: OpenCLIP bigG (context after CLIP-L's, and the pooled vector) and its tokenizer
+    # (padding with 0). None for every other family, the SDXL refiner included (its bigG is `text_encoder`).
+    text_encoder_2: nn.Module | None = None
+    tokenizer_2: Any | None = None
 
     @property
     def family(self) -> str:
@@ -93,19 +96,29 @@ def load_model(
         unet = build_net(
             UNetModel, family.unet, _part(reader, UNET_PREFIX), target, dtype, f"{path.name}: UNet"
         )
-        text_encoder = None
-        if family.text is not None:
-            raw = _part(reader, TEXT_PREFIX)
-            state = text_state_dict_from_checkpoint(raw, family.text)
-            text_encoder = build_net(
-                TextEncoder,
-                family.text,
-                state,
-                target,
-                dtype,
-                f"{path.name}: text encoder",
-                half_kept=HALF_KEPT_KEYS,
+        encoders = []
+        for config, prefix, what in zip(
+            (family.text, family.text2),
+            text_prefixes(reader, family),
+            ("text encoder", "text encoder 2"),
+            strict=True,
+        ):
+            if config is None:
+                encoders.append(None)
+                continue
+            state = text_state_dict_from_checkpoint(_part(reader, prefix), config)
+            encoders.append(
+                build_net(
+                    TextEncoder,
+                    config,
+                    state,
+                    target,
+                    dtype,
+                    f"{path.name}: {what}",
+                    half_kept=HALF_KEPT_KEYS,
+                )
             )
+        text_encoder, text_encoder_2 = encoders
         first_stage = None
         if vae is None:
             state = _part(reader, VAE_PREFIX)
@@ -115,11 +128,13 @@ def load_model(
         vae_path = Path(vae).expanduser()
         first_stage, config = load_vae(vae_path, family, target, dtype, model_name=path.name)
         family = dataclasses.replace(family, vae=config)
-    tokenizer = None
+    tokenizer = tokenizer_2 = None
     if family.text is not None:
         from ldm_studio.engine.pipelines.tokenizer import load_tokenizer
 
         tokenizer = load_tokenizer(family.text.pad_token_id)
+        if family.text2 is not None:
+            tokenizer_2 = load_tokenizer(family.text2.pad_token_id)
     return LoadedModel(
         path=path,
         name=path.stem,
@@ -131,6 +146,8 @@ def load_model(
         device=target,
         dtype=dtype,
         vae_path=vae_path,
+        text_encoder_2=text_encoder_2,
+        tokenizer_2=tokenizer_2,
     )
 
 

@@ -13,6 +13,7 @@ What shapes cannot tell (attention heads, which text layer, eps or v) comes from
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 
@@ -22,6 +23,10 @@ from ldm_studio.engine.nets.configs import AutoencoderConfig, TextEncoderConfig,
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."
 TEXT_PREFIX = "cond_stage_model."
+# SDXL (sgm) keeps its text towers under `conditioner.embedders.N.`: the base has CLIP-L at 0 (HF layout,
+# `transformer.text_model.*`) and OpenCLIP bigG at 1 (`model.*`); the refiner only bigG, at 0.
+SDXL_TEXT_PREFIXES = ("conditioner.embedders.0.", "conditioner.embedders.1.")
+SDXL_MICRO_DIM = 256  # one sinusoidal embedding per micro-conditioning scalar
 EMA_PREFIX = "model_ema."
 VAE_RESOLUTION = 256  # the original configs' `resolution`; attention levels are stated relative to it
 
@@ -29,7 +34,8 @@ Shapes = Mapping[str, tuple[int, ...]]
 
 EXPECTED = (
     "sd1 (4-channel UNet, CLIP text), sd1-inpaint (9, CLIP), sd2 / sd2-v (4, OpenCLIP), sd2-inpaint "
-    "(9, OpenCLIP), sd-x4-upscaler (7 + label_emb, OpenCLIP), ldm-bsr (6, VQ), ldm-inpaint (7, VQ)"
+    "(9, OpenCLIP), sd-x4-upscaler (7 + label_emb, OpenCLIP), ldm-bsr (6, VQ), ldm-inpaint (7, VQ), "
+    "sdxl / sdxl-inpaint (4 / 9 + label_emb.0, CLIP-L + bigG), sdxl-refiner (4 + label_emb.0, bigG)"
 )
 
 
@@ -51,6 +57,8 @@ def detect_family(shapes: Shapes) -> Family:
     if not vae_sd:
         raise ShapeError("it has a UNet but no first-stage (VAE) weights (first_stage_model.*)")
     vae = vae_config_from_shapes(vae_sd)
+    if unet.num_classes == "sequential":
+        return _detect_sdxl(shapes, unet, vae)
     text_sd = strip_prefix(shapes, TEXT_PREFIX)
     layout = text_layout(text_sd)
     name = _family_name(unet, vae, layout)
@@ -60,6 +68,56 @@ def detect_family(shapes: Shapes) -> Family:
         )
     text = text_config_from_shapes(text_sd) if KNOWN_FAMILIES[name].text is not None else None
     return fit_to_family(KNOWN_FAMILIES[name], unet, vae, text)
+
+
+def sdxl_text_parts(shapes: Shapes) -> list[tuple[str, str]]:
+    """(prefix, layout) of each SDXL text tower present, in embedder order."""
+    parts = []
+    for prefix in SDXL_TEXT_PREFIXES:
+        layout = text_layout(strip_prefix(shapes, prefix))
+        if layout is not None:
+            parts.append((prefix, layout))
+    return parts
+
+
+def _detect_sdxl(shapes: Shapes, unet: UNetConfig, vae: AutoencoderConfig) -> Family:
+    """SDXL base / inpaint (CLIP-L + bigG) or refiner (bigG only), told by the towers, the context width
+    (the towers' widths summed) and the adm width (bigG width + 6 or 5 micro-conditioning embeddings)."""
+    towers = sdxl_text_parts(shapes)
+    layouts = tuple(layout for _, layout in towers)
+    if layouts == ("clip", "open_clip"):
+        name = {4: "sdxl", 9: "sdxl-inpaint"}.get(unet.in_channels)
+        micro = 6
+    elif layouts == ("open_clip",):
+        name = "sdxl-refiner" if unet.in_channels == 4 else None
+        micro = 5
+    else:
+        name = None
+    if name is None or vae.kind != "kl" or unet.out_channels != 4:
+        raise ShapeError(
+            f"unknown model family: found {describe_shapes(shapes)}; expected one of: {EXPECTED}"
+        )
+    configs = [text_config_from_shapes(strip_prefix(shapes, prefix)) for prefix, _ in towers]
+    if any(config is None for config in configs):
+        raise ShapeError("its SDXL text encoders are incomplete")
+    bigg = configs[-1]
+    context = sum(config.hidden_size for config in configs)
+    if unet.context_dim != context:
+        raise ShapeError(
+            f"its UNet reads a {unet.context_dim}-wide context but its text encoders give {context}"
+        )
+    projection = shapes.get(towers[-1][0] + "model.text_projection")
+    pooled = projection[1] if projection else bigg.hidden_size
+    if unet.adm_in_channels != pooled + micro * SDXL_MICRO_DIM:
+        raise ShapeError(
+            f"its label_emb takes {unet.adm_in_channels} values, not {pooled} + {micro} x {SDXL_MICRO_DIM} "
+            "(the pooled text and micro-conditioning of SDXL)"
+        )
+    bigg = dataclasses.replace(bigg, projection_dim=pooled)
+    family = KNOWN_FAMILIES[name]
+    if len(configs) == 2:
+        return fit_to_family(family, unet, vae, configs[0], bigg)
+    return fit_to_family(family, unet, vae, bigg, None)
 
 
 def _family_name(unet: UNetConfig, vae: AutoencoderConfig, layout: str | None) -> str | None:
@@ -90,11 +148,17 @@ def describe_shapes(shapes: Shapes) -> str:
         parts.append("no cross-attention")
     if "label_emb.weight" in unet_sd:
         parts.append("label_emb")
+    if "label_emb.0.0.weight" in unet_sd:
+        parts.append(f"label_emb.0 ({unet_sd['label_emb.0.0.weight'][1]} wide, as SDXL)")
     vae_sd = strip_prefix(shapes, VAE_PREFIX)
     if vae_sd:
         parts.append("VQ first stage" if "quantize.embedding.weight" in vae_sd else "KL first stage")
     layout = text_layout(strip_prefix(shapes, TEXT_PREFIX))
-    parts.append(f"text tower {_LAYOUT_NAMES.get(layout, 'none')}")
+    towers = sdxl_text_parts(shapes)
+    if towers and layout is None:
+        parts.append("text towers " + " + ".join(_LAYOUT_NAMES.get(t, t) for _, t in towers) + " (SDXL)")
+    else:
+        parts.append(f"text tower {_LAYOUT_NAMES.get(layout, 'none')}")
     parts.append(f"top-level prefixes {', '.join(top_prefixes(shapes))}")
     return ", ".join(parts)
 
@@ -114,6 +178,7 @@ def top_prefixes(shapes: Shapes, limit: int = 6) -> list[str]:
     for key in shapes:
         parts = key.split(".")
         depth = 2 if parts[0] in ("model", "cond_stage_model") and len(parts) > 2 else 1
+        depth = 3 if parts[0] == "conditioner" and len(parts) > 3 else depth
         prefix = ".".join(parts[:depth])
         counts[prefix] = counts.get(prefix, 0) + 1
     ranked = sorted(counts, key=lambda p: -counts[p])
@@ -130,7 +195,7 @@ def _no_unet_message(shapes: Shapes) -> str:
     elif any(k.startswith(("lora_", "lora.")) or ".lora_" in k for k in keys):
         hint = " (it looks like a LoRA, which is not supported)"
     elif any(k.startswith("conditioner.") for k in keys):
-        hint = " (it looks like SDXL, which is not supported)"
+        hint = " (it looks like SDXL's text encoders without the rest of the model)"
     elif any(k.startswith(("down_blocks.", "encoder.down_blocks.")) for k in keys):
         hint = " (it looks like one part of a diffusers folder model; use a single-file checkpoint)"
     return (
@@ -155,7 +220,7 @@ def unet_config_from_shapes(sd: Shapes) -> UNetConfig:
     if n_in != len(outputs) or len(outputs) % levels:
         raise ShapeError(f"its UNet has an unexpected layout: {n_in} input and {len(outputs)} output blocks")
     res_blocks = len(outputs) // levels - 1
-    mult, attention, disable_self = [], [], []
+    mult, attention, disable_self, depths = [], [], [], []
     try:
         for level in range(levels):
             first = 1 + level * (res_blocks + 1)
@@ -164,6 +229,7 @@ def unet_config_from_shapes(sd: Shapes) -> UNetConfig:
             attn1_k = sd.get(f"input_blocks.{first}.1.transformer_blocks.0.attn1.to_k.weight")
             if _has(sd, f"input_blocks.{first}.1."):
                 attention.append(2**level)
+            depths.append(len(_indices(sd, f"input_blocks.{first}.1.transformer_blocks.")))
             # attn1 that reads the context (x4 upscaler) has key width = context width, not channels
             disable_self.append(bool(attn1_k) and attn1_k[1] != channels)
     except KeyError as exc:
@@ -171,7 +237,18 @@ def unet_config_from_shapes(sd: Shapes) -> UNetConfig:
     context = _first(sd, "attn2.to_k.weight")
     proj = _first(sd, ".proj_in.weight")
     label = sd.get("label_emb.weight")
+    adm = sd.get("label_emb.0.0.weight")  # SDXL: Linear(adm, 4 * mc) on the float vector y
     depth = len(_indices(sd, "middle_block.1.transformer_blocks.")) or 1
+    # SDXL varies the transformer depth per level (base 0, 2, 10 / middle 10): keep one int when the
+    # attention levels and the middle agree (SD 1.x / 2.x, the refiner), else one entry per level.
+    attended = {d for d in depths if d}
+    per_level: int | tuple[int, ...] = depth
+    middle = None
+    if attended and attended != {depth}:
+        per_level = tuple(depths)
+        middle = None if depth == depths[-1] else depth
+    elif len(attended) == 1 and not _has(sd, "middle_block.1.transformer_blocks."):
+        per_level = attended.pop()
     return UNetConfig(
         in_channels=in_channels,
         out_channels=out_channels,
@@ -182,9 +259,11 @@ def unet_config_from_shapes(sd: Shapes) -> UNetConfig:
         use_spatial_transformer=any(".transformer_blocks." in k for k in sd),
         context_dim=context[1] if context else None,
         use_linear_in_transformer=bool(proj) and len(proj) == 2,
-        transformer_depth=depth,
+        transformer_depth=per_level,
+        transformer_depth_middle=middle,
         disable_self_attentions=tuple(disable_self) if any(disable_self) else None,
-        num_classes=label[0] if label else None,
+        num_classes="sequential" if adm else (label[0] if label else None),
+        adm_in_channels=adm[1] if adm else None,
         resblock_updown=levels > 1 and _has(sd, f"input_blocks.{res_blocks + 1}.0.in_layers."),
     )
 

@@ -11,11 +11,12 @@ import torch
 from ldm_studio.engine.pipelines.previews import (
     LATENT_RGB_KL_F4,
     LATENT_RGB_KL_F8,
+    LATENT_RGB_SDXL,
     fit_latent_rgb_map,
     latent_to_rgb,
 )
 
-PUBLISHED_MAPS = {"kl-f8": LATENT_RGB_KL_F8, "kl-f4": LATENT_RGB_KL_F4}
+PUBLISHED_MAPS = {"kl-f8": LATENT_RGB_KL_F8, "kl-f4": LATENT_RGB_KL_F4, "sdxl": LATENT_RGB_SDXL}
 _fitted: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 

@@ -26,6 +26,16 @@ LATENT_RGB_KL_F4: tuple[tuple[float, float, float], ...] = (
     (0.2523, -0.0055, -0.1651),
 )
 
+# SDXL's VAE (same architecture, other weights, scale 0.13025) puts colour in other channels: brightness in
+# the first, two colour-difference axes in the next, structure in the last. The published factors, as
+# ComfyUI lists them for SDXL latents (comfy/latent_formats.py, class SDXL, latent_rgb_factors).
+LATENT_RGB_SDXL: tuple[tuple[float, float, float], ...] = (
+    (0.3920, 0.4054, 0.4549),
+    (-0.2634, -0.0196, 0.0653),
+    (0.0568, 0.1687, -0.0755),
+    (-0.3112, -0.2359, -0.2076),
+)
+
 Matrix = torch.Tensor | Sequence[Sequence[float]]
 
 
