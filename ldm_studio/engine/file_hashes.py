@@ -23,3 +23,25 @@ def sha256_of_file(path: str | Path) -> str:
 def short_hash(path: str | Path) -> str:
     """The A1111 "Model hash": the first 10 hex digits of the file's sha256."""
     return sha256_of_file(path)[:10]
+
+
+_tensor_hashes: dict[tuple[str, int, int], str] = {}
+
+
+def sha256_after_header(path: str | Path) -> str:
+    """sha256 of a .safetensors file's tensor data: the bytes after its 8-byte length and JSON header.
+
+    What sd-webui-additional-networks and A1111 hash for a LoRA ("Lora hashes"), so renaming metadata
+    does not change it. Cached per (path, size, mtime) like `sha256_of_file`."""
+    path = Path(path).expanduser().resolve()
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _tensor_hashes:
+        digest = hashlib.sha256()
+        with path.open("rb") as file:
+            header_length = int.from_bytes(file.read(8), "little")
+            file.seek(8 + header_length)
+            while chunk := file.read(1 << 20):
+                digest.update(chunk)
+        _tensor_hashes[key] = digest.hexdigest()
+    return _tensor_hashes[key]

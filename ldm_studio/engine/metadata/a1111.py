@@ -75,8 +75,13 @@ def format_infotext(
     model_hash: str = "",
     version: str = "",
     size: tuple[int, int] | None = None,
+    lora_hashes: dict[str, str] | None = None,
+    ti_hashes: dict[str, str] | None = None,
 ) -> str:
     """The A1111 `parameters` text for one image generated from `request` with `seed`.
+
+    `lora_hashes` / `ti_hashes`: {name: 12-hex short hash} of the LoRAs and embeddings used, written as
+    A1111 writes them (`Lora hashes: "a: 0123456789ab, b: …"`); the `<lora:…>` tags stay in the prompt.
 
     `size` is the image's own (width, height) where it differs from the request's: an upscale's output,
     an "only masked" inpaint of a bigger picture."""
@@ -106,6 +111,10 @@ def format_infotext(
         params["Noise level"] = str(request.noise_level)
     if request.sampler == "ddim" and request.eta:
         params["Eta DDIM"] = _number(request.eta)
+    if lora_hashes:
+        params["Lora hashes"] = format_hash_list(lora_hashes)
+    if ti_hashes:
+        params["TI hashes"] = format_hash_list(ti_hashes)
     if version:
         params["Version"] = version
 
@@ -119,6 +128,21 @@ def format_infotext(
 def find_parameters(line: str) -> list[tuple[str, str]]:
     """`PARAM_PATTERN.findall(line)` in linear time (see _PARAM_SCAN)."""
     return [(m[1], m[2]) for m in _PARAM_SCAN.finditer(line) if m[1] is not None]
+
+
+def format_hash_list(hashes: dict[str, str]) -> str:
+    """{name: hash} as A1111's "Lora hashes" / "TI hashes" value: `name: hash, name: hash`."""
+    return ", ".join(f"{name}: {value}" for name, value in hashes.items())
+
+
+def parse_hash_list(value: str) -> dict[str, str]:
+    """The inverse of `format_hash_list` (the value already unquoted); malformed entries are skipped."""
+    hashes = {}
+    for entry in value.split(","):
+        name, colon, digest = entry.rpartition(":")
+        if colon and name.strip() and digest.strip():
+            hashes[name.strip()] = digest.strip()
+    return hashes
 
 
 def parse_infotext(text: str) -> dict[str, str]:

@@ -35,26 +35,39 @@ def forget_prompts() -> None:
     _recent.clear()
 
 
-def text_contexts(model, prompt: str, negative: str, batch: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """(cond, uncond) cross-attention contexts repeated for the batch, or None for a text-free model."""
+def text_contexts(
+    model, prompt: str, negative: str, batch: int, embeddings: dict | None = None
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(cond, uncond) cross-attention contexts repeated for the batch, or None for a text-free model.
+
+    `embeddings`: {word: adapters.embeddings.Embedding} the prompts use (textual inversion)."""
     encoder = model.text_encoder
     if encoder is None:
         return None
     recent = _recent.setdefault(encoder, OrderedDict())
     # The last parameter (the final norm's) has the compute dtype; the token table may be kept in half.
     weight = list(encoder.parameters())[-1]
-    key = (prompt, negative, weight.dtype, weight.device)
+    vectors = embedding_vectors(embeddings, "te1", weight.shape[-1])
+    key = (prompt, negative, weight.dtype, weight.device, *((n, id(v)) for n, v in (vectors or {}).items()))
     keep = torch.is_inference_mode_enabled()  # tensors made with gradients on belong to their caller
     if keep and key in recent:
         recent.move_to_end(key)
         cond, uncond = recent[key]
     else:
-        cond, uncond = encode_prompt_pair(encoder, model.tokenizer, prompt, negative)
+        cond, uncond = encode_prompt_pair(encoder, model.tokenizer, prompt, negative, vectors)
         if keep:
             recent[key] = cond, uncond
             while len(recent) > _RECENT_PROMPTS:
                 recent.popitem(last=False)
     return cond.repeat(batch, 1, 1), uncond.repeat(batch, 1, 1)
+
+
+def embedding_vectors(embeddings: dict | None, component: str, width: int) -> dict | None:
+    """{word: [n, width] vectors} of the embeddings for text encoder `component`; None when there are none.
+    An embedding made for another width is a one-line InputError naming it."""
+    if not embeddings:
+        return None
+    return {name: embedding.vectors_for(component, width) for name, embedding in embeddings.items()}
 
 
 def pair(contexts, concat: torch.Tensor | None = None, y: torch.Tensor | None = None):

@@ -10,6 +10,8 @@ A plain prompt of at most 75 tokens gives exactly the context of its 77 padded i
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from typing import NamedTuple
 
 import torch
@@ -38,6 +40,8 @@ _BREAK_WORD = re.compile(r"\s*\bBREAK\b\s*")
 class PromptChunk(NamedTuple):
     ids: list[int]  # 77 ids: BOS, up to 75 prompt tokens, EOS, padding
     weights: list[float]  # one emphasis factor per id (1.0 for BOS, EOS and padding)
+    # Textual-inversion slots: (position in the 77, the vector that replaces its token embedding).
+    vectors: tuple[tuple[int, torch.Tensor], ...] = ()
 
 
 def _factor(text: str | None) -> float | None:
@@ -91,37 +95,103 @@ def parse_emphasis(prompt: str) -> list[tuple[str, float]]:
     return [BREAK if is_break else (text, factor) for text, factor, is_break in merged] or [("", 1.0)]
 
 
-def _wrap(tokenizer: ClipTokenizer, ids: list[int], weights: list[float]) -> PromptChunk:
+def _wrap(tokenizer: ClipTokenizer, ids: list[int], weights: list[float], vectors=()) -> PromptChunk:
     padded = tokenizer.wrap_and_pad(ids)
-    return PromptChunk(padded, [1.0, *weights] + [1.0] * (len(padded) - 1 - len(weights)))
+    return PromptChunk(padded, [1.0, *weights] + [1.0] * (len(padded) - 1 - len(weights)), tuple(vectors))
 
 
-def prompt_chunks(tokenizer: ClipTokenizer, prompt: str) -> list[PromptChunk]:
-    """The prompt as 75-token chunks with per-token emphasis (at least one chunk, even when empty)."""
+def prompt_chunks(
+    tokenizer: ClipTokenizer, prompt: str, embeddings: Mapping[str, torch.Tensor] | None = None
+) -> list[PromptChunk]:
+    """The prompt as 75-token chunks with per-token emphasis (at least one chunk, even when empty).
+
+    `embeddings`: textual-inversion words → their [n, width] vectors (see `_token_groups`)."""
     chunks: list[PromptChunk] = []
     ids: list[int] = []
     weights: list[float] = []
+    vectors: list[tuple[int, torch.Tensor]] = []
     for text, factor in parse_emphasis(prompt):
         if (text, factor) == BREAK:
-            chunks.append(_wrap(tokenizer, ids, weights))
-            ids, weights = [], []
+            chunks.append(_wrap(tokenizer, ids, weights, vectors))
+            ids, weights, vectors = [], [], []
             continue
-        for token in tokenizer.tokenize(text):
-            if len(ids) == CHUNK_LENGTH:
-                chunks.append(_wrap(tokenizer, ids, weights))
-                ids, weights = [], []
-            ids.append(token)
-            weights.append(factor)
+        for group in _token_groups(tokenizer, text, embeddings):
+            # A group (one token, or one embedding's n slots) is not split across chunks when it fits one.
+            if ids and len(ids) + len(group) > CHUNK_LENGTH:
+                chunks.append(_wrap(tokenizer, ids, weights, vectors))
+                ids, weights, vectors = [], [], []
+            for token, vector in group:
+                if len(ids) == CHUNK_LENGTH:
+                    chunks.append(_wrap(tokenizer, ids, weights, vectors))
+                    ids, weights, vectors = [], [], []
+                if vector is not None:
+                    vectors.append((len(ids) + 1, vector))  # + 1: after BOS
+                ids.append(token)
+                weights.append(factor)
     if ids or not chunks:
-        chunks.append(_wrap(tokenizer, ids, weights))
+        chunks.append(_wrap(tokenizer, ids, weights, vectors))
     return chunks
+
+
+# The id an embedding's slots carry: any id below EOS (the pooled output finds EOS as the highest id);
+# its token embedding is replaced by the embedding's vector before the first layer.
+EMBEDDING_SLOT_ID = 0
+
+
+def _token_groups(
+    tokenizer: ClipTokenizer, text: str, embeddings: Mapping[str, torch.Tensor] | None
+) -> Iterator[list[tuple[int, torch.Tensor | None]]]:
+    """The text's tokens one by one; an embedding word (whole word, any case, as CLIP lower-cases)
+    becomes one group of its n slots. The text around it is tokenized on its own (CLIP splits on word
+    boundaries before BPE, so the ids are the same as tokenizing the whole text)."""
+    if not embeddings:
+        for token in tokenizer.tokenize(text):
+            yield [(token, None)]
+        return
+    by_name = {name.lower(): vectors for name, vectors in embeddings.items()}
+    names = "|".join(re.escape(name) for name in sorted(by_name, key=len, reverse=True))
+    pattern = re.compile(rf"(?<![\w])({names})(?![\w])", re.IGNORECASE)
+    last = 0
+    for match in pattern.finditer(text):
+        for token in tokenizer.tokenize(text[last : match.start()]):
+            yield [(token, None)]
+        yield [(EMBEDDING_SLOT_ID, vector) for vector in by_name[match.group(1).lower()]]
+        last = match.end()
+    for token in tokenizer.tokenize(text[last:]):
+        yield [(token, None)]
+
+
+@contextmanager
+def _embedding_vectors(encoder: nn.Module, chunks: list[PromptChunk]):
+    """While encoding `chunks`, their embedding slots get the embedding's vectors as token embeddings.
+
+    The token table may be kept in half precision under a float32 encoder: the looked-up rows are then
+    promoted to the position embedding's dtype first (exact; the addition would promote them anyway), so
+    the vectors are not rounded to half."""
+    embeddings = encoder.transformer.embeddings
+    dtype = embeddings.position_embedding.weight.dtype
+
+    def replace(_module, _inputs, output: torch.Tensor) -> torch.Tensor:
+        out = output.to(dtype) if output.dtype != dtype else output.clone()
+        for index, chunk in enumerate(chunks):
+            for slot, vector in chunk.vectors:
+                out[index, slot] = vector.to(out.device, out.dtype)
+        return out
+
+    handle = embeddings.token_embedding.register_forward_hook(replace)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 @torch.no_grad()
 def encode_chunks(encoder: nn.Module, chunks: list[PromptChunk]) -> torch.Tensor:
     """Context [1, 77·k, hidden] of k chunks, emphasis applied with each chunk's mean restored."""
     device = next(encoder.parameters()).device
-    context = encoder(torch.tensor([chunk.ids for chunk in chunks], device=device))  # [k, 77, hidden]
+    uses_vectors = any(chunk.vectors for chunk in chunks)
+    with _embedding_vectors(encoder, chunks) if uses_vectors else nullcontext():
+        context = encoder(torch.tensor([chunk.ids for chunk in chunks], device=device))  # [k, 77, hidden]
     weights = torch.tensor([chunk.weights for chunk in chunks], device=device, dtype=torch.float32)
     if not torch.all(weights == 1):
         # Scale in fp32: the mean ratio is too coarse in half precision.
@@ -137,10 +207,17 @@ def encode_chunks(encoder: nn.Module, chunks: list[PromptChunk]) -> torch.Tensor
 
 
 def encode_prompt_pair(
-    encoder: nn.Module, tokenizer: ClipTokenizer, prompt: str, negative: str
+    encoder: nn.Module,
+    tokenizer: ClipTokenizer,
+    prompt: str,
+    negative: str,
+    embeddings: Mapping[str, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(cond, uncond) contexts, each [1, 77·k, hidden] with the same k: the shorter gets empty chunks."""
-    cond, uncond = prompt_chunks(tokenizer, prompt), prompt_chunks(tokenizer, negative)
+    """(cond, uncond) contexts, each [1, 77·k, hidden] with the same k: the shorter gets empty chunks.
+
+    `embeddings`: textual-inversion words → [n, hidden] vectors for this encoder, in either prompt."""
+    cond = prompt_chunks(tokenizer, prompt, embeddings)
+    uncond = prompt_chunks(tokenizer, negative, embeddings)
     empty = _wrap(tokenizer, [], [])
     k = max(len(cond), len(uncond))
     cond += [empty] * (k - len(cond))
