@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ldm_studio.engine.adapters.lora_files import FAMILY_NAMES, read_weights
+from ldm_studio.engine.adapters.lora_files import FAMILY_NAMES, all_finite, read_weights
 from ldm_studio.engine.errors import InputError
 
 _WIDTH_FAMILY = {768: "sd1", 1024: "sd2"}
@@ -54,7 +54,7 @@ def read_embedding(path: str | Path) -> Embedding:
     data = read_weights(path, "embedding")[0]
     vectors = _vectors(path, data)
     for component, tensor in vectors.items():
-        if not bool(torch.isfinite(tensor).all()):
+        if not all_finite(tensor):
             raise InputError(f"{path.name} holds NaN or infinite values ({component}): refused")
     return Embedding(path.stem, path, vectors, _family(vectors))
 

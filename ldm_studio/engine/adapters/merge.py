@@ -151,19 +151,19 @@ class AdapterMerger:
         fresh = original is None
         if fresh:
             original = self._originals[key] = param.detach().clone()
-        # A float32 weight is rebuilt in place; any other dtype in a float32 copy cast once at the end.
+        # A float32 weight is rebuilt in place (the first ΔW reads the original and writes the weight in
+        # one pass); any other dtype in a float32 copy of the original, cast once at the end.
         in_place = param.dtype == torch.float32 and param.is_contiguous()
-        if in_place:
-            out = param.detach()
-            if not fresh:
-                out.copy_(original)
-        else:
-            out = original.float()
+        out = param.detach() if in_place else original.float()
+        base = original if in_place and not fresh else None  # what `out` must start from, if not itself
         for step, multiplier, index in steps:
             try:
-                _add_delta(out, step, multiplier)
+                _add_delta(out, step, multiplier, base)
+                base = None
             except (ValueError, RuntimeError) as exc:
                 failed.setdefault(index, []).append(f"{step.module.name}: {_first_line(exc)}")
+        if base is not None:
+            out.copy_(base)
         if not in_place:
             param.copy_(out)
 
@@ -187,14 +187,14 @@ def _with_failures(report: MergeReport, failed: list[str]) -> MergeReport:
     )
 
 
-def _add_delta(out: torch.Tensor, step: _Step, multiplier: float) -> None:
-    """out += multiplier · ΔW (or DoRA's rescale) in float32, in place."""
+def _add_delta(out: torch.Tensor, step: _Step, multiplier: float, base: torch.Tensor | None) -> None:
+    """out = (base if given, else out) + multiplier · ΔW (or DoRA's rescale), in float32.
+
+    Raises before writing anything when the module's ΔW does not fit the weight.
+    """
     module = step.module
     device = out.device
-    if step.bias:
-        out.add_(module.tensors["diff_b"].to(device, torch.float32).reshape(out.shape), alpha=multiplier)
-        return
-    factors = lora_factors(module) if module.dora_scale is None else None
+    factors = lora_factors(module) if module.dora_scale is None and not step.bias else None
     if factors is not None:
         up, down = factors
         if step.rows is not None:
@@ -204,7 +204,19 @@ def _add_delta(out: torch.Tensor, step: _Step, multiplier: float) -> None:
                 f"its ΔW [{up.shape[0]}, {down.shape[1]}] does not fit the weight {tuple(out.shape)}"
             )
         flat = out.view(out.shape[0], -1)
-        flat.addmm_(up.to(device), down.to(device), alpha=multiplier * lora_scale(module))
+        alpha = multiplier * lora_scale(module)
+        if base is None:
+            flat.addmm_(up.to(device), down.to(device), alpha=alpha)
+        else:  # original + ΔW written straight into the weight: one pass, no separate restore
+            torch.addmm(base.view(flat.shape), up.to(device), down.to(device), alpha=alpha, out=flat)
+        return
+    if step.bias:
+        bias = module.tensors["diff_b"]
+        if bias.numel() != out.numel():
+            raise ValueError(f"its bias ΔW {tuple(bias.shape)} does not fit the bias {tuple(out.shape)}")
+        if base is not None:
+            out.copy_(base)
+        out.add_(bias.to(device, torch.float32).reshape(out.shape), alpha=multiplier)
         return
     if step.rows is not None:
         rows = step.rows.stop - step.rows.start
@@ -212,6 +224,8 @@ def _add_delta(out: torch.Tensor, step: _Step, multiplier: float) -> None:
         delta = delta_weight(module, full)[step.rows].to(device)
     else:
         delta = delta_weight(module, out.shape).to(device)
+    if base is not None:
+        out.copy_(base)
     if module.dora_scale is not None:
         out.copy_(apply_dora(out, delta, module.dora_scale.to(device), multiplier))
     else:
