@@ -42,6 +42,24 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     from ldm_studio.engine.requests import PRECISIONS
 
     group.add_argument("--precision", default="auto", choices=PRECISIONS)
+    adapters = parser.add_argument_group("LoRAs and embeddings")
+    adapters.add_argument(
+        "--lora",
+        action="append",
+        default=[],
+        metavar="FILE[:M[:M_UNET]]",
+        help="merge this LoRA with multiplier M (default 1; M_UNET: the UNet's own); repeatable. "
+        "<lora:NAME:M> in --prompt works too",
+    )
+    adapters.add_argument(
+        "--lora-dir", default=None, help="where <lora:NAME> looks (default: loras/ beside --model)"
+    )
+    adapters.add_argument(
+        "--embeddings",
+        default=None,
+        metavar="DIR",
+        help="textual-inversion files, used by their name in a prompt (default: embeddings/ beside --model)",
+    )
 
 
 def _add_sampling_options(parser: argparse.ArgumentParser, *, steps: int) -> None:

@@ -40,6 +40,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         precision=args.precision,
         init_image=load_image(image_path) if image_path else None,
         preview_interval=0,  # nothing shows previews on a terminal: skip computing them
+        **adapter_options(args),
     )
     if mode in ("img2img", "inpaint"):
         values["strength"] = args.strength
@@ -57,6 +58,47 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     if mode == "txt2img":
         values.update(width=args.width or 0, height=args.height or 0)
     return GenerationRequest(**values)
+
+
+def parse_lora_option(text: str) -> tuple[str, float, float]:
+    """`FILE`, `FILE:M` or `FILE:M_TE:M_UNET` → (file, text multiplier, UNet multiplier).
+
+    Numbers are taken from the right, so a path with a colon in it (C:/loras/x.safetensors) stays whole."""
+    path, numbers = text, []
+    while len(numbers) < 2 and ":" in path:
+        head, _, tail = path.rpartition(":")
+        try:
+            numbers.insert(0, float(tail))
+        except ValueError:
+            break
+        path = head
+    te = numbers[0] if numbers else 1.0
+    return path, te, numbers[1] if len(numbers) > 1 else te
+
+
+def adapter_options(args: argparse.Namespace) -> dict:
+    """The request's LoRA and embeddings fields; the folders default to loras/ and embeddings/ beside
+    the checkpoint (the models folder); a --lora file that does not exist fails before loading."""
+    from ldm_studio.engine.errors import InputError
+
+    loras = []
+    for option in getattr(args, "lora", None) or []:
+        path, te, unet = parse_lora_option(option)
+        if not Path(path).expanduser().is_file():
+            raise InputError(f"LoRA file not found: {path}")
+        loras.append((str(Path(path).expanduser()), te, unet))
+    models_folder = Path(args.model).expanduser().parent if getattr(args, "model", "") else None
+
+    def folder(given: str | None, default: str) -> str | None:
+        if given:
+            return str(Path(given).expanduser())
+        return str(models_folder / default) if models_folder is not None else None
+
+    return {
+        "loras": tuple(loras),
+        "lora_dir": folder(getattr(args, "lora_dir", None), "loras"),
+        "embeddings_dir": folder(getattr(args, "embeddings", None), "embeddings"),
+    }
 
 
 def _with_model_defaults(
@@ -113,6 +155,8 @@ def run_generation_command(args: argparse.Namespace) -> int:
     if result is None:
         print("ldm-studio: cancelled; nothing was written", file=sys.stderr)
         return 130
+    for note in result.notes:  # e.g. "LoRA 'x': 12 of 264 modules not found": said, not ignored
+        print(f"ldm-studio: warning: {note}", file=sys.stderr)
     out = Path(args.out).expanduser()
     for image, infotext, seed in zip(result.images, result.infotexts, result.seeds, strict=True):
         print(save_png_atomic(image, infotext, request, out, seed=seed))

@@ -49,8 +49,18 @@ class GenerationRequest:
     vae: str | None = None  # optional separate VAE file
     device: str = "auto"
     precision: str = "auto"
+    # LoRAs given outside the prompt: (file, text-encoder multiplier, UNet multiplier); `<lora:NAME:M>`
+    # tags in the prompt add theirs, NAME looked up in `lora_dir`. Embeddings: file stems in `embeddings_dir`.
+    loras: tuple[tuple[str, float, float], ...] = ()
+    lora_dir: str | None = None
+    embeddings_dir: str | None = None
     init_image: np.ndarray | None = field(default=None, repr=False, compare=False)
     mask: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # JSON brings lists back: keep the field a hashable tuple of (str, float, float).
+        loras = tuple((str(path), float(te), float(unet)) for path, te, unet in self.loras)
+        object.__setattr__(self, "loras", loras)
 
     def replace(self, **changes: Any) -> GenerationRequest:
         return dataclasses.replace(self, **changes)
@@ -86,6 +96,7 @@ class Result:
     images: list[Any]  # PIL.Image.Image, one per batch item
     infotexts: list[str]  # A1111 "parameters" text, one per image
     seeds: list[int]
+    notes: list[str] = field(default_factory=list)  # lines to show the user (LoRA modules not found)
 
 
 @dataclass(frozen=True)

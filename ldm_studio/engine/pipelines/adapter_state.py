@@ -161,6 +161,9 @@ def _embeddings(model, state: AdapterState, request: GenerationRequest, prompt: 
     files = adapter_files(request.embeddings_dir)
     used = words_in((prompt, request.negative_prompt), files) if files else []
     found = {name: state.read(files[name], embedding=True) for name in used}
+    for embedding in found.values():  # one made for another model fails now, before any work
+        for component, encoder in text_components(model).items():
+            embedding.vectors_for(component, encoder.config.hidden_size)
     return found, {name: file_short_hash(files[name]) for name in found}
 
 

@@ -17,6 +17,7 @@ import torch
 from ldm_studio.engine.errors import OutOfMemory
 from ldm_studio.engine.metadata.a1111 import format_infotext
 from ldm_studio.engine.pipelines import conditioning as cond
+from ldm_studio.engine.pipelines.adapter_state import PreparedAdapters, prepare_adapters
 from ldm_studio.engine.pipelines.event_bridge import WorkAbandoned, run_with_events
 from ldm_studio.engine.pipelines.images import tensor_to_pil
 from ldm_studio.engine.pipelines.inpainting import InpaintPlan, pad_to_multiple, paste_back, plan_inpaint
@@ -52,6 +53,7 @@ class _Job:
     cancel: threading.Event
     generator: torch.Generator
     schedule: DiscreteSchedule
+    adapters: PreparedAdapters  # the prompt to encode (LoRA tags removed), embeddings, hashes, notes
 
 
 def size_multiple(model) -> int:
@@ -67,11 +69,13 @@ def run(model, request: GenerationRequest, cancel: threading.Event) -> Iterator[
     validate_request(
         request, modes=model.config.modes, size_multiple=size_multiple(model), family_label=model.config.label
     )
+    adapters = prepare_adapters(model, request)  # merges (or undoes) LoRAs now: bad files fail here
     job = _Job(
         model=model,
         request=request,
         cancel=cancel,
         generator=torch.Generator("cpu").manual_seed(request.seed),
+        adapters=adapters,
         schedule=linear_schedule(model.config.linear_start, model.config.linear_end, model.config.timesteps),
     )
     steps = {"txt2img": _txt2img, "img2img": _img2img, "inpaint": _inpaint, "upscale": _upscale}
@@ -112,9 +116,16 @@ def _model_denoiser(job: _Job):
 
 def _guided(job: _Job, concat: torch.Tensor | None = None, y: torch.Tensor | None = None) -> Denoise:
     request = job.request
-    contexts = cond.text_contexts(job.model, request.prompt, request.negative_prompt, request.batch_size)
+    contexts = _text_contexts(job)
     positive, negative = cond.pair(contexts, concat, y)
     return guided(_model_denoiser(job), positive, negative, request.cfg_scale)
+
+
+def _text_contexts(job: _Job):
+    request, adapters = job.request, job.adapters
+    return cond.text_contexts(
+        job.model, adapters.prompt, request.negative_prompt, request.batch_size, adapters.embeddings
+    )
 
 
 def _sigmas(job: _Job) -> torch.Tensor:
@@ -179,8 +190,11 @@ def _result(job: _Job, images: list) -> Result:
         model_name=job.model.name,
         model_hash=job.model.short_hash(),
         size=images[0].size if images else None,
+        lora_hashes=job.adapters.lora_hashes,
+        ti_hashes=job.adapters.ti_hashes,
     )
-    return Result(images=images, infotexts=[infotext] * len(images), seeds=[request.seed] * len(images))
+    count = len(images)
+    return Result(images, [infotext] * count, [request.seed] * count, list(job.adapters.notes))
 
 
 def _decode(job: _Job, latents: torch.Tensor) -> list:
@@ -269,7 +283,7 @@ def _upscale(job: _Job) -> Iterator[Event]:
         shape = (batch, model.config.vae.embed_dim, height, width)
         sigmas = _sigmas(job)
         x = initial_latent(_noise(job, shape), sigmas)
-        contexts = cond.text_contexts(model, request.prompt, request.negative_prompt, batch)
+        contexts = _text_contexts(job)
         denoise = upscale_denoiser(_model_denoiser(job), contexts, low_res, y, request.cfg_scale)
     latents = yield from _sample(job, denoise, x, sigmas)
     if latents is not None:
