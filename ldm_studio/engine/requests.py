@@ -15,8 +15,9 @@ import numpy as np
 
 Mode = Literal["txt2img", "img2img", "inpaint", "upscale"]
 MODES: tuple[str, ...] = ("txt2img", "img2img", "inpaint", "upscale")
-SAMPLERS: tuple[str, ...] = ("ddim", "plms", "euler", "euler_a", "heun", "dpmpp_2m", "dpmpp_2m_sde")
-SCHEDULES: tuple[str, ...] = ("normal", "karras")
+SAMPLERS: tuple[str, ...] = ("ddim", "plms", "euler", "euler_a", "heun", "dpmpp_2m", "dpmpp_2m_sde", "lcm")
+# "trailing": t = 999 first, evenly down (Turbo / Lightning / Hyper / LCM-LoRA models expect it).
+SCHEDULES: tuple[str, ...] = ("normal", "karras", "trailing")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")  # "auto": fp16 on GPUs, fp32 on CPUs
 DEFAULT_NOISE_LEVEL = 20  # the x4 upscaler's (diffusers' default); a model can recommend its own
 
@@ -33,6 +34,7 @@ class GenerationRequest:
     seed: int = 0
     steps: int = 20
     cfg_scale: float = 7.0
+    cfg_rescale: float = 0.0  # φ of "CFG rescale" (0 = off, 0.7 for zero-terminal-SNR v models), 0..1
     sampler: str = "euler"
     schedule: str = "normal"
     width: int = 512

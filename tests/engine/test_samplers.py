@@ -119,7 +119,9 @@ def test_ddim_with_eta_zero_is_deterministic_euler():
     torch.testing.assert_close(ddim, euler)
 
 
-@pytest.mark.parametrize("name", REQUEST_SAMPLERS)
+# LCM jumps to the denoiser's estimate each step: with this posterior-mean denoiser (not a consistency
+# function) it shrinks the variance by design; test_few_step_samplers gives it the exact ODE map instead.
+@pytest.mark.parametrize("name", [name for name in REQUEST_SAMPLERS if name != "lcm"])
 def test_every_sampler_lands_on_the_data_scale(name):
     # The exact ODE carries noise·sqrt(σ0²+s²) to noise·s; a sampler that is wrong anywhere drifts far off.
     sigmas = sampling_sigmas(SCHEDULE, 50, "karras", name)

@@ -21,7 +21,15 @@ A1111_SAMPLER_NAMES: dict[str, str] = {
     "heun": "Heun",
     "dpmpp_2m": "DPM++ 2M",
     "dpmpp_2m_sde": "DPM++ 2M SDE",
+    "lcm": "LCM",
 }
+# A1111's "Schedule type" names ours (written only when not the sampler's own, "Automatic", one).
+A1111_SCHEDULE_NAMES: dict[str, str] = {"karras": "Karras", "trailing": "SGM Uniform"}
+_SCHEDULES_BY_A1111_NAME = {display.lower(): name for name, display in A1111_SCHEDULE_NAMES.items()}
+# CFG rescale φ: the A1111 CFG Rescale extension writes "CFG Rescale" (older versions "CFG Rescale φ" or
+# "CFG Rescale phi", as sd-webui-neutral-prompt does); Forge's built-in one writes "Rescale CFG".
+CFG_RESCALE_KEY = "CFG Rescale"
+_CFG_RESCALE_KEYS = (CFG_RESCALE_KEY, "CFG Rescale φ", "CFG Rescale phi", "Rescale CFG")
 _SAMPLERS_BY_A1111_NAME = {display.lower(): name for name, display in A1111_SAMPLER_NAMES.items()}
 
 # The parameter-line grammar A1111 itself parses with (REFERENCE §6), kept as the reference that
@@ -90,9 +98,11 @@ def format_infotext(
         "Sampler": A1111_SAMPLER_NAMES.get(request.sampler, request.sampler),
     }
     # A1111 writes a schedule type only when it is not the sampler's own ("Automatic") one.
-    if request.schedule == "karras":
-        params["Schedule type"] = "Karras"
+    if request.schedule in A1111_SCHEDULE_NAMES:
+        params["Schedule type"] = A1111_SCHEDULE_NAMES[request.schedule]
     params["CFG scale"] = _number(request.cfg_scale)
+    if request.cfg_rescale:
+        params[CFG_RESCALE_KEY] = _number(request.cfg_rescale)
     params["Seed"] = str(seed)
     width, height = size or (request.width, request.height)
     params["Size"] = f"{width}x{height}"
@@ -199,8 +209,13 @@ def request_from_infotext(text: str) -> GenerationRequest:
     sampler, schedule = _sampler_and_schedule(params.get("Sampler", ""))
     if sampler:
         fields["sampler"] = sampler
-    if params.get("Schedule type", "").strip().lower() == "karras" or schedule == "karras":
-        fields["schedule"] = "karras"
+    schedule = _SCHEDULES_BY_A1111_NAME.get(params.get("Schedule type", "").strip().lower(), schedule)
+    if schedule:
+        fields["schedule"] = schedule
+    for key in reversed(_CFG_RESCALE_KEYS):  # the first key present wins
+        convert(params, key, float, fields, "cfg_rescale")
+    if not 0.0 <= fields.get("cfg_rescale", 0.0) <= 1.0:
+        del fields["cfg_rescale"]
     size = _SIZE_PATTERN.match(params.get("Size", "").strip())
     if size:
         fields["width"], fields["height"] = int(size.group(1)), int(size.group(2))

@@ -13,6 +13,8 @@ COMFYUI_CHUNK = "prompt"
 
 # ComfyUI's sampler names, where they differ from ours ("_gpu" variants only change where noise is drawn).
 _COMFYUI_SAMPLERS = {"euler_ancestral": "euler_a", "dpmpp_2m_sde_gpu": "dpmpp_2m_sde"}
+# ComfyUI's schedulers that are ours ("sgm_uniform" is the trailing spacing's idea).
+_COMFYUI_SCHEDULES = {"karras": "karras", "sgm_uniform": "trailing"}
 
 
 def _comfy_node(graph: dict[str, Any], link: Any) -> dict[str, Any] | None:
@@ -64,8 +66,9 @@ def request_from_comfyui(text: str) -> GenerationRequest | None:
     sampler = _COMFYUI_SAMPLERS.get(sampler, sampler)
     if sampler in SAMPLERS:
         fields["sampler"] = sampler
-    if inputs.get("scheduler") == "karras":
-        fields["schedule"] = "karras"
+    schedule = _COMFYUI_SCHEDULES.get(str(inputs.get("scheduler", "")))
+    if schedule:
+        fields["schedule"] = schedule
     for key, field in (("positive", "prompt"), ("negative", "negative_prompt")):
         text_value = _comfy_text(graph, inputs.get(key))
         if text_value is not None:

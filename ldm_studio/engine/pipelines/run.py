@@ -25,7 +25,7 @@ from ldm_studio.engine.pipelines.preview_maps import preview_function
 from ldm_studio.engine.pipelines.upscaling import upscale_denoiser
 from ldm_studio.engine.pipelines.vae_codec import decode_latents
 from ldm_studio.engine.requests import Cancelled, Event, GenerationRequest, Preview, Progress, Result
-from ldm_studio.engine.sampling.denoisers import Denoise, blend_inpaint, guided, make_denoiser
+from ldm_studio.engine.sampling.denoisers import Denoise, blend_inpaint, guided, lcm_boundary, make_denoiser
 from ldm_studio.engine.sampling.samplers import sample
 from ldm_studio.engine.sampling.schedules import (
     DiscreteSchedule,
@@ -76,7 +76,12 @@ def run(model, request: GenerationRequest, cancel: threading.Event) -> Iterator[
         cancel=cancel,
         generator=torch.Generator("cpu").manual_seed(request.seed),
         adapters=adapters,
-        schedule=linear_schedule(model.config.linear_start, model.config.linear_end, model.config.timesteps),
+        schedule=linear_schedule(
+            model.config.linear_start,
+            model.config.linear_end,
+            model.config.timesteps,
+            zero_terminal_snr=getattr(model.config, "zero_terminal_snr", False),
+        ),
     )
     steps = {"txt2img": _txt2img, "img2img": _img2img, "inpaint": _inpaint, "upscale": _upscale}
     return _memory_errors_explained(steps[request.mode](job), request)
@@ -118,7 +123,20 @@ def _guided(job: _Job, concat: torch.Tensor | None = None, y: torch.Tensor | Non
     request = job.request
     contexts = _text_contexts(job)
     positive, negative = cond.pair(contexts, concat, y)
-    return guided(_model_denoiser(job), positive, negative, request.cfg_scale)
+    denoise = guided(
+        _model_denoiser(job),
+        positive,
+        negative,
+        request.cfg_scale,
+        rescale=request.cfg_rescale,
+        prediction=job.model.config.prediction,
+    )
+    return _for_sampler(job, denoise)
+
+
+def _for_sampler(job: _Job, denoise: Denoise) -> Denoise:
+    """The guided estimate as the sampler expects it: LCM's carries its boundary condition."""
+    return lcm_boundary(denoise, job.schedule) if job.request.sampler == "lcm" else denoise
 
 
 def _text_contexts(job: _Job):
@@ -207,7 +225,7 @@ def _txt2img(job: _Job) -> Iterator[Event]:
     with torch.inference_mode():
         shape = _latent_shape(job, request.width, request.height)
         sigmas = _sigmas(job)
-        x = initial_latent(_noise(job, shape), sigmas)
+        x = initial_latent(_noise(job, shape), sigmas, request.schedule)
         concat = None
         if cond.is_inpainting_model(job.model):
             concat = cond.blank_inpaint_channels(job.model, shape)
@@ -257,7 +275,11 @@ def _inpaint(job: _Job) -> Iterator[Event]:
             latent_mask = plan.latent_mask(model.config.vae.downscale).to(model.device, model.dtype)
             denoise = blend_inpaint(_guided(job), x0, latent_mask, noise)
         start_fresh = request.strength >= 1 or x0 is None
-        x = initial_latent(noise, sigmas) if start_fresh else noised_latent(x0, noise, sigmas[0])
+        x = (
+            initial_latent(noise, sigmas, request.schedule)
+            if start_fresh
+            else noised_latent(x0, noise, sigmas[0])
+        )
     latents = yield from _sample(job, denoise, x, sigmas, box=plan.box)
     if latents is not None:
         generated = _decode(job, latents)
@@ -282,9 +304,11 @@ def _upscale(job: _Job) -> Iterator[Event]:
         height, width = image.shape[:2]
         shape = (batch, model.config.vae.embed_dim, height, width)
         sigmas = _sigmas(job)
-        x = initial_latent(_noise(job, shape), sigmas)
+        x = initial_latent(_noise(job, shape), sigmas, request.schedule)
         contexts = _text_contexts(job)
-        denoise = upscale_denoiser(_model_denoiser(job), contexts, low_res, y, request.cfg_scale)
+        denoise = _for_sampler(
+            job, upscale_denoiser(_model_denoiser(job), contexts, low_res, y, request.cfg_scale)
+        )
     latents = yield from _sample(job, denoise, x, sigmas)
     if latents is not None:
         factor = model.config.vae.downscale

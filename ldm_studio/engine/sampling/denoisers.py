@@ -3,6 +3,7 @@
 The layers compose from the inside out:
     make_denoiser(unet, schedule, prediction)  -> D(x, σ, cond)   one UNet call
     guided(D, cond, uncond, scale)             -> denoise(x, σ)   classifier-free guidance, one batched call
+    lcm_boundary(denoise, schedule)            -> denoise(x, σ)   the consistency model's c_skip / c_out
     blend_inpaint(denoise, x0, mask, noise)    -> denoise(x, σ)   ordinary models painting inside a mask
 and the sampler only ever sees the outermost `denoise(x, σ)`.
 """
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from ldm_studio.engine.checkpoints.families import PREDICTIONS
+from ldm_studio.engine.errors import InputError
 from ldm_studio.engine.sampling.schedules import DiscreteSchedule
 
 # unet(x, t, context=None, y=None) -> ε or v, with t a float tensor [B] of (fractional) timesteps.
@@ -79,20 +81,68 @@ def make_denoiser(
     return denoise
 
 
-def guided(denoiser: ModelDenoiser, cond: Conditioning, uncond: Conditioning | None, scale: float) -> Denoise:
+def _x_coefficient(prediction: str, sigma: float) -> float:
+    """a in D = a·x − b·out: the part of the denoised estimate that is not the UNet's output."""
+    return {"eps": 1.0, "v": 1 / (sigma**2 + 1), "x0": 0.0}[prediction]
+
+
+def _std(t: torch.Tensor) -> torch.Tensor:
+    return t.std(dim=list(range(1, t.ndim)), keepdim=True)
+
+
+def guided(
+    denoiser: ModelDenoiser,
+    cond: Conditioning,
+    uncond: Conditioning | None,
+    scale: float,
+    *,
+    rescale: float = 0.0,
+    prediction: str = "eps",
+) -> Denoise:
     """Classifier-free guidance: uncond + s·(cond − uncond), both halves in ONE batched UNet call.
 
-    With scale 1 (or no uncond) the uncond half is skipped entirely: half the work, same image.
+    With scale ≤ 1 (or no uncond) there is no guidance, as in diffusers: the uncond half is skipped
+    entirely, half the work. `rescale` φ > 0 is CFG rescale (Lin et al. 2024, diffusers' guidance_rescale):
+    the guided UNet output gets the per-sample std of the conditional one, mixed φ : 1 − φ with the
+    unrescaled. Like diffusers it works on the UNet's own output (ε, v or x0 for `prediction`), not on
+    the denoised estimate: with D = a·x − b·out, rescaling out by k is D ← a·x + k·(D − a·x).
     """
-    if uncond is None or scale == 1:
+    if not 0.0 <= rescale <= 1.0:
+        raise InputError(f"CFG rescale must be between 0 and 1, got {rescale}.")
+    if uncond is None or scale <= 1:
         return lambda x, sigma: denoiser(x, sigma, cond)
     both = batch_conditionings(uncond, cond)
 
     def denoise(x: torch.Tensor, sigma: float) -> torch.Tensor:
         from_uncond, from_cond = denoiser(torch.cat([x, x]), sigma, both).chunk(2)
-        return from_uncond + scale * (from_cond - from_uncond)
+        out = from_uncond + scale * (from_cond - from_uncond)
+        if rescale == 0:
+            return out
+        # std(a·x − D) = b·std(out): the output's scale b cancels in the ratio.
+        a = _x_coefficient(prediction, float(sigma))
+        ratio = _std(a * x - from_cond) / _std(a * x - out)
+        k = rescale * ratio + (1 - rescale)
+        return a * x + k * (out - a * x)
 
     return denoise
+
+
+def lcm_boundary(
+    denoise: Denoise, schedule: DiscreteSchedule, *, timestep_scaling: float = 10.0, sigma_data: float = 0.5
+) -> Denoise:
+    """The consistency model's estimate c_skip·x_t + c_out·D, as diffusers' LCMScheduler computes it.
+
+    x_t is the variance-preserving latent x/sqrt(σ²+1); with u = timestep_scaling·t,
+    c_skip = σ_d²/(u² + σ_d²) and c_out = u/sqrt(u² + σ_d²), t the (fractional) timestep of σ.
+    """
+
+    def bounded(x: torch.Tensor, sigma: float) -> torch.Tensor:
+        u = timestep_scaling * float(schedule.sigma_to_t(sigma))
+        c_skip = sigma_data**2 / (u**2 + sigma_data**2)
+        c_out = u / math.sqrt(u**2 + sigma_data**2)
+        return c_out * denoise(x, sigma) + c_skip * (x / math.sqrt(float(sigma) ** 2 + 1))
+
+    return bounded
 
 
 def blend_inpaint(denoise: Denoise, x0: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor) -> Denoise:

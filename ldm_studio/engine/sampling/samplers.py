@@ -225,6 +225,29 @@ def sample_dpmpp_2m_sde(
     return x
 
 
+@torch.no_grad()
+def sample_lcm(
+    denoise: Denoise,
+    x: torch.Tensor,
+    sigmas: torch.Tensor,
+    *,
+    generator: torch.Generator | None = None,
+    callback: Callback | None = None,
+) -> torch.Tensor:
+    """Latent Consistency Model sampling: jump to the estimate, re-noise it to σ_next with fresh noise.
+
+    No noise after the last step (σ_next = 0), so one step is the estimate itself. The consistency
+    model's boundary condition (c_skip, c_out) belongs to the denoiser: `denoisers.lcm_boundary`.
+    """
+    if bool((sigmas[1:] > 0).any()):
+        _require_generator(generator, "lcm")
+    for i, (sigma, sigma_next) in enumerate(_steps(sigmas)):
+        denoised = denoise(x, sigma)
+        x = denoised if sigma_next == 0 else denoised + _noise(denoised, generator) * sigma_next
+        _report(callback, i, sigma, x, denoised)
+    return x
+
+
 SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {
     "ddim": sample_ddim,
     "plms": sample_plms,
@@ -233,6 +256,7 @@ SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {
     "heun": sample_heun,
     "dpmpp_2m": sample_dpmpp_2m,
     "dpmpp_2m_sde": sample_dpmpp_2m_sde,
+    "lcm": sample_lcm,
 }
 
 

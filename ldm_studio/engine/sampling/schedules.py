@@ -2,7 +2,8 @@
 
 Everything works in k-diffusion's σ-space, x = x0 + σ·ε. The functions at the bottom say explicitly
 how a run starts and ends, because diffusers (whose images we reproduce with the `normal` schedule)
-starts from noise·sqrt(σ0²+1) and lets DDIM/PLMS stop at ᾱ[0] instead of σ = 0.
+starts from noise·sqrt(σ0²+1) ("leading" spacing; noise·σ0 with "trailing") and lets DDIM/PLMS stop at
+ᾱ[0] instead of σ = 0.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ _ENDS_AT_SIGMA_MIN = ("ddim", "plms")
 # DPM-Solver spaces its steps over n+1 slots and drops the last (diffusers' own "leading" rule).
 _DPM_SPACING = ("dpmpp_2m", "dpmpp_2m_sde")
 KARRAS_RHO = 7.0
+# LCM's timesteps are a subset of the grid it was distilled on (diffusers' original_inference_steps).
+LCM_ORIGINAL_STEPS = 50
+# ᾱ_T with zero terminal SNR is 0 (σ_T = ∞); diffusers' Euler uses the smallest fp16 subnormal instead,
+# so σ_T ≈ 4096 is finite and every σ-space sampler can start there.
+ZERO_SNR_ALPHA_CUMPROD = 2.0**-24
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,14 +68,39 @@ class DiscreteSchedule:
         return ((1 - w) * log_sigmas[low] + w * log_sigmas[low + 1]).exp()
 
 
+def rescale_zero_terminal_snr(betas: torch.Tensor) -> torch.Tensor:
+    """Betas whose ᾱ_T is exactly 0 (Lin et al. 2024, Algorithm 1; diffusers' function of this name).
+
+    sqrt(ᾱ) is shifted so its last value is 0 and scaled so its first stays as it was.
+    """
+    sqrt_ab = torch.cumprod(1 - betas, dim=0).sqrt()
+    first, last = sqrt_ab[0].clone(), sqrt_ab[-1].clone()
+    sqrt_ab = (sqrt_ab - last) * (first / (first - last))
+    alphas_cumprod = sqrt_ab**2
+    alphas = torch.cat([alphas_cumprod[:1], alphas_cumprod[1:] / alphas_cumprod[:-1]])
+    return 1 - alphas
+
+
 def linear_schedule(
-    beta_start: float = 0.00085, beta_end: float = 0.012, num_timesteps: int = 1000
+    beta_start: float = 0.00085,
+    beta_end: float = 0.012,
+    num_timesteps: int = 1000,
+    *,
+    zero_terminal_snr: bool = False,
 ) -> DiscreteSchedule:
-    """CompVis "linear" betas (diffusers' "scaled_linear"): linspace of the square roots, squared."""
+    """CompVis "linear" betas (diffusers' "scaled_linear"): linspace of the square roots, squared.
+
+    `zero_terminal_snr` rescales them so ᾱ_T = 0 (models trained that way, e.g. SDXL fine-tunes that
+    carry a `ztsnr` key), then sets ᾱ_T to 2⁻²⁴ as diffusers' Euler does, so σ_max stays finite.
+    """
     betas = (
         torch.linspace(math.sqrt(beta_start), math.sqrt(beta_end), num_timesteps, dtype=torch.float64) ** 2
     )
-    return DiscreteSchedule(torch.cumprod(1 - betas, dim=0))
+    if not zero_terminal_snr:
+        return DiscreteSchedule(torch.cumprod(1 - betas, dim=0))
+    alphas_cumprod = torch.cumprod(1 - rescale_zero_terminal_snr(betas), dim=0)
+    alphas_cumprod[-1] = ZERO_SNR_ALPHA_CUMPROD
+    return DiscreteSchedule(alphas_cumprod)
 
 
 def leading_timesteps(steps: int, num_timesteps: int = 1000, *, slots: int | None = None) -> torch.Tensor:
@@ -81,6 +112,34 @@ def leading_timesteps(steps: int, num_timesteps: int = 1000, *, slots: int | Non
     slots = slots or steps
     ratio = num_timesteps // slots
     return (torch.arange(slots - steps, slots, dtype=torch.long) * ratio + 1).flip(0)
+
+
+def trailing_timesteps(steps: int, num_timesteps: int = 1000) -> torch.Tensor:
+    """diffusers' "trailing" spacing, descending from T − 1: round(T − i·T/n) − 1.
+
+    4 steps: 999, 749, 499, 249 (ComfyUI's sgm_uniform idea, on integer steps). The values step by
+    (T − T/n) − T, as numpy's arange computes them, so ties round the same way.
+    """
+    total = torch.tensor(float(num_timesteps), dtype=torch.float64)
+    delta = (total - num_timesteps / steps) - total
+    return (total + torch.arange(steps, dtype=torch.float64) * delta).round().long() - 1
+
+
+def lcm_timesteps(
+    steps: int, num_timesteps: int = 1000, original_steps: int = LCM_ORIGINAL_STEPS
+) -> torch.Tensor:
+    """diffusers' LCMScheduler: `steps` evenly spaced indices into its distillation grid, descending.
+
+    The grid is k·j − 1 for j = 1 … original_steps with k = T // original_steps (999, 979, …, 19 for 50);
+    4 steps take indices floor(linspace(0, 50, 4, endpoint=False)) = 0, 12, 25, 37 → 999, 759, 499, 259.
+    """
+    if steps > original_steps:
+        raise InputError(f"The LCM sampler takes at most {original_steps} steps, got {steps}.")
+    grid = (
+        torch.arange(1, original_steps + 1, dtype=torch.long) * (num_timesteps // original_steps) - 1
+    ).flip(0)
+    indices = (torch.arange(steps, dtype=torch.float64) * (original_steps / steps)).floor().long()
+    return grid[indices]
 
 
 def karras_sigmas(steps: int, sigma_min: float, sigma_max: float, rho: float = KARRAS_RHO) -> torch.Tensor:
@@ -95,9 +154,10 @@ def sampling_sigmas(
 ) -> torch.Tensor:
     """The descending σ list a sampler walks: `steps` + 1 values (float64, CPU).
 
-    `normal` reproduces diffusers' SD schedulers for that sampler; `karras` is ρ = 7 between the
-    model's σ_min and σ_max, then 0. With `normal`, ddim and plms end at σ_min (ᾱ[0]) instead of 0:
-    pass the result through `finish_latent`.
+    `normal` reproduces diffusers' SD schedulers for that sampler (for lcm: LCMScheduler's timesteps);
+    `karras` is ρ = 7 between the model's σ_min and σ_max, then 0; `trailing` starts at t = T − 1 (σ_max)
+    and steps evenly in t, then 0, for every sampler. With `normal`, ddim and plms end at σ_min (ᾱ[0])
+    instead of 0: pass the result through `finish_latent`.
     """
     if kind not in SCHEDULES:
         raise InputError(f"Unknown schedule {kind!r}; expected one of {', '.join(SCHEDULES)}.")
@@ -105,6 +165,12 @@ def sampling_sigmas(
         raise InputError(f"Steps must be between 1 and {schedule.num_timesteps - 1}, got {steps}.")
     if kind == "karras":
         sigmas = karras_sigmas(steps, schedule.sigma_min, schedule.sigma_max)
+        return torch.cat([sigmas, sigmas.new_zeros(1)])
+    if kind == "trailing":
+        sigmas = schedule.sigmas[trailing_timesteps(steps, schedule.num_timesteps)]
+        return torch.cat([sigmas, sigmas.new_zeros(1)])
+    if sampler == "lcm":
+        sigmas = schedule.sigmas[lcm_timesteps(steps, schedule.num_timesteps)]
         return torch.cat([sigmas, sigmas.new_zeros(1)])
     slots = steps + 1 if sampler in _DPM_SPACING else steps
     sigmas = schedule.sigmas[leading_timesteps(steps, schedule.num_timesteps, slots=slots)]
@@ -124,11 +190,15 @@ def img2img_sigmas(sigmas: torch.Tensor, strength: float) -> torch.Tensor:
     return sigmas[steps - kept :] if kept > 0 else sigmas.new_zeros(1)
 
 
-def initial_latent(noise: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
-    """txt2img start: noise·sqrt(σ0² + 1), diffusers' init_noise_sigma for "leading" spacing.
+def initial_latent(noise: torch.Tensor, sigmas: torch.Tensor, kind: str = "normal") -> torch.Tensor:
+    """txt2img start: noise·sqrt(σ0² + 1), diffusers' init_noise_sigma for "leading" spacing (`normal`,
+    `karras`; LCMScheduler's unit-variance start is the same); noise·σ0 for `trailing`, as diffusers'
+    Euler schedulers start with that spacing.
 
     k-diffusion uses noise·σ0; the extra +1 is the variance of the (unit-scaled) clean latent.
     """
+    if kind == "trailing":
+        return noise * float(sigmas[0])
     return noise * math.sqrt(float(sigmas[0]) ** 2 + 1)
 
 
