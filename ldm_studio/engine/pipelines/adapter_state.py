@@ -11,6 +11,7 @@ text encoder's weights change, the remembered prompt encodings are dropped. Embe
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,6 +115,10 @@ def prepare_adapters(model, request: GenerationRequest) -> PreparedAdapters:
         notes = _merge(state, adapters)
         lora_hashes = {adapter.name: lora_short_hash(adapter) for adapter, _, _ in adapters}
     embeddings, ti_hashes = _embeddings(model, state, request, prompt)
+    if embeddings and "te2" in text_components(model):
+        # Checked (widths) but not yet fed to SDXL's two-tower prompt encoder: said, not silently dropped.
+        notes.append(f"embeddings not applied on SDXL yet: {', '.join(embeddings)}")
+        embeddings, ti_hashes = {}, {}
     return PreparedAdapters(prompt, embeddings, lora_hashes, ti_hashes, notes)
 
 
@@ -135,6 +140,10 @@ def _merge(state: AdapterState, adapters: list) -> list[str]:
 
     if _text_changes(state.applied, adapters):
         forget_prompts()
+        # SDXL's encodings are remembered by their own module; only an imported one has any to forget.
+        sdxl = sys.modules.get("ldm_studio.engine.pipelines.sdxl_conditioning")
+        if sdxl is not None:
+            sdxl.forget_sdxl_prompts()
     reports = state.merger.apply(adapters)
     state.applied = list(adapters)
     return [message for report in reports if (message := report.message())]
