@@ -14,6 +14,7 @@ from diffusers import EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, L
 from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import rescale_noise_cfg
 from diffusers.schedulers.scheduling_ddim import rescale_zero_terminal_snr as diffusers_rescale_zero_snr
 
+from ldm_studio.bench.reference import SD_SCHEDULER
 from ldm_studio.engine.errors import InputError
 from ldm_studio.engine.metadata.a1111 import format_infotext, request_from_infotext
 from ldm_studio.engine.metadata.comfyui import request_from_comfyui
@@ -28,6 +29,8 @@ from ldm_studio.engine.sampling.schedules import (
     sampling_sigmas,
     trailing_timesteps,
 )
+from tests.engine import diffusers_pipelines as ref
+from tests.engine import test_pipeline_parity as parity
 from tests.engine.test_sampling_parity import (
     PREDICTIONS,
     SCHEDULE,
@@ -352,3 +355,78 @@ def test_comfyui_lcm_sampler_and_sgm_uniform_scheduler_are_read():
     )
     back = request_from_comfyui(graph)
     assert (back.sampler, back.schedule) == ("lcm", "trailing")
+
+
+# ---- end to end: our pipeline against StableDiffusionPipeline on one tiny checkpoint ------------------
+
+
+@pytest.fixture(scope="module")
+def families(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("few_step")
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            cache[name] = parity.Family(folder, name)
+        return cache[name]
+
+    return get
+
+
+def _sd_scheduler(cls, prediction="eps", **extra):
+    config = {**SD_SCHEDULER, **extra}
+    if prediction == "v":
+        config["prediction_type"] = "v_prediction"
+    return cls.from_config(config)
+
+
+@pytest.mark.parametrize("family_name,prediction", [("sd1", "eps"), ("sd2-v", "v")])
+def test_cfg_rescale_matches_stable_diffusion_pipeline_guidance_rescale(
+    families, monkeypatch, family_name, prediction
+):
+    family = families(family_name)
+    _, ours = parity.run_ours(family.ours, parity._request(sampler="euler", cfg_rescale=0.7), monkeypatch)
+    pipe = ref.txt2img_pipeline(family.components, _sd_scheduler(EulerDiscreteScheduler, prediction))
+    kwargs = parity._reference_kwargs(height=64, width=64)
+    theirs = ref.run_reference(pipe, parity.SEED, guidance_rescale=0.7, **kwargs)
+    parity.assert_close(ours, theirs)
+    plain = ref.run_reference(pipe, parity.SEED, **kwargs)
+    assert float((theirs - plain).abs().max()) > 10 * parity.TOLERANCE  # φ visibly changes the image
+
+
+def test_lcm_matches_stable_diffusion_pipeline_with_lcm_scheduler(families, monkeypatch):
+    family = families("sd1")
+    request = parity._request(sampler="lcm", steps=4, cfg_scale=1.5)
+    _, ours = parity.run_ours(family.ours, request, monkeypatch)
+    pipe = ref.txt2img_pipeline(family.components, _sd_scheduler(LCMScheduler))
+    theirs = ref.run_reference(
+        pipe,
+        parity.SEED,
+        **parity._reference_kwargs(height=64, width=64, num_inference_steps=4, guidance_scale=1.5),
+    )
+    parity.assert_close(ours, theirs)
+
+
+@pytest.mark.parametrize(
+    "sampler,cls", [("euler", EulerDiscreteScheduler), ("euler_a", EulerAncestralDiscreteScheduler)]
+)
+def test_trailing_at_cfg_one_matches_stable_diffusion_pipeline(families, monkeypatch, sampler, cls):
+    family = families("sd1")
+    calls = []
+    unet_forward = family.ours.unet.forward
+
+    def counted(x, *args, **kwargs):
+        calls.append(x.shape[0])
+        return unet_forward(x, *args, **kwargs)
+
+    monkeypatch.setattr(family.ours.unet, "forward", counted)
+    request = parity._request(sampler=sampler, schedule="trailing", steps=2, cfg_scale=1.0)
+    _, ours = parity.run_ours(family.ours, request, monkeypatch)
+    assert calls == [1, 1]  # no unconditional half
+    pipe = ref.txt2img_pipeline(family.components, _sd_scheduler(cls, timestep_spacing="trailing"))
+    theirs = ref.run_reference(
+        pipe,
+        parity.SEED,
+        **parity._reference_kwargs(height=64, width=64, num_inference_steps=2, guidance_scale=1.0),
+    )
+    parity.assert_close(ours, theirs)
