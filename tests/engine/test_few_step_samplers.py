@@ -6,6 +6,7 @@ test_sampling_parity); end to end, our pipeline and diffusers' StableDiffusionPi
 checkpoint file (see test_pipeline_parity).
 """
 
+import dataclasses
 import math
 
 import pytest
@@ -430,3 +431,26 @@ def test_trailing_at_cfg_one_matches_stable_diffusion_pipeline(families, monkeyp
         **parity._reference_kwargs(height=64, width=64, num_inference_steps=2, guidance_scale=1.0),
     )
     parity.assert_close(ours, theirs)
+
+
+def test_a_zero_terminal_snr_v_model_matches_the_recipe_in_stable_diffusion_pipeline(families, monkeypatch):
+    # Lin et al.'s recipe: zero-SNR betas, trailing spacing, CFG rescale 0.7, on a v model. Our family
+    # flag (set from a checkpoint's `ztsnr` key) selects the betas.
+    family = families("sd2-v")
+    monkeypatch.setattr(
+        family.ours, "config", dataclasses.replace(family.ours.config, zero_terminal_snr=True)
+    )
+    request = parity._request(sampler="euler", schedule="trailing", cfg_rescale=0.7)
+    _, ours = parity.run_ours(family.ours, request, monkeypatch)
+    scheduler = _sd_scheduler(
+        EulerDiscreteScheduler, "v", timestep_spacing="trailing", rescale_betas_zero_snr=True
+    )
+    pipe = ref.txt2img_pipeline(family.components, scheduler)
+    kwargs = parity._reference_kwargs(height=64, width=64)
+    theirs = ref.run_reference(pipe, parity.SEED, guidance_rescale=0.7, **kwargs)
+    parity.assert_close(ours, theirs)
+    ordinary = ref.txt2img_pipeline(
+        family.components, _sd_scheduler(EulerDiscreteScheduler, "v", timestep_spacing="trailing")
+    )
+    other = ref.run_reference(ordinary, parity.SEED, guidance_rescale=0.7, **kwargs)
+    assert float((theirs - other).abs().max()) > 10 * parity.TOLERANCE  # the betas matter
