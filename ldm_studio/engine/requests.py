@@ -49,6 +49,13 @@ class GenerationRequest:
     preview_interval: int = 1  # a Preview every k steps; 0 = none
     prediction: str | None = None  # "eps" / "v" / "x0" override; None = detect
     vae: str | None = None  # optional separate VAE file
+    # SDXL: an empty negative prompt as "auto" (zeros for base / inpainting, the encoded "" for the
+    # refiner, as diffusers' released configs), "zeros" or "encode" (as ComfyUI and A1111 always do).
+    empty_negative: str = "auto"
+    # SDXL refiner hand-off: this checkpoint continues the base's latents for the last part of the
+    # schedule (diffusers' denoising_end / denoising_start); `refiner_switch` is the share the base runs.
+    refiner: str | None = None
+    refiner_switch: float = 0.8
     device: str = "auto"
     precision: str = "auto"
     # LoRAs given outside the prompt: (file, text-encoder multiplier, UNet multiplier); `<lora:NAME:M>`

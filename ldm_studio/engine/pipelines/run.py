@@ -8,15 +8,18 @@ before any work starts.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 
 import torch
 
-from ldm_studio.engine.errors import OutOfMemory
+from ldm_studio.engine.errors import InputError, OutOfMemory
 from ldm_studio.engine.metadata.a1111 import format_infotext
 from ldm_studio.engine.pipelines import conditioning as cond
+from ldm_studio.engine.pipelines import refiner as refiners
+from ldm_studio.engine.pipelines import sdxl_conditioning as sdxl
 from ldm_studio.engine.pipelines.adapter_state import PreparedAdapters, prepare_adapters
 from ldm_studio.engine.pipelines.event_bridge import WorkAbandoned, run_with_events
 from ldm_studio.engine.pipelines.images import tensor_to_pil
@@ -54,6 +57,7 @@ class _Job:
     generator: torch.Generator
     schedule: DiscreteSchedule
     adapters: PreparedAdapters  # the prompt to encode (LoRA tags removed), embeddings, hashes, notes
+    refiner: object = None  # LoadedModel of an SDXL refiner hand-off
 
 
 def size_multiple(model) -> int:
@@ -61,8 +65,10 @@ def size_multiple(model) -> int:
     return model.config.vae.downscale * 2 ** (len(model.config.unet.channel_mult) - 1)
 
 
-def run(model, request: GenerationRequest, cancel: threading.Event) -> Iterator[Event]:
-    """Validate `request` for `model` now, then return the generator of its events."""
+def run(model, request: GenerationRequest, cancel: threading.Event, refiner=None) -> Iterator[Event]:
+    """Validate `request` for `model` now, then return the generator of its events.
+
+    `refiner`: the loaded model `request.refiner` names, if the caller holds it; else it is loaded here."""
     if request.mode != "txt2img" and request.init_image is not None:
         height, width = request.init_image.shape[:2]
         request = request.replace(width=width, height=height)
@@ -70,10 +76,15 @@ def run(model, request: GenerationRequest, cancel: threading.Event) -> Iterator[
         request, modes=model.config.modes, size_multiple=size_multiple(model), family_label=model.config.label
     )
     adapters = prepare_adapters(model, request)  # merges (or undoes) LoRAs now: bad files fail here
+    if model.config.is_sdxl and request.empty_negative not in sdxl.EMPTY_NEGATIVE_RULES:
+        rules = ", ".join(sdxl.EMPTY_NEGATIVE_RULES)
+        raise InputError(f"empty_negative must be one of {rules}, not {request.empty_negative!r}")
+    refiner = refiners.load_refiner(model, request, refiner)
     job = _Job(
         model=model,
         request=request,
         cancel=cancel,
+        refiner=refiner,
         generator=torch.Generator("cpu").manual_seed(request.seed),
         adapters=adapters,
         schedule=linear_schedule(
@@ -121,8 +132,10 @@ def _model_denoiser(job: _Job):
 
 def _guided(job: _Job, concat: torch.Tensor | None = None, y: torch.Tensor | None = None) -> Denoise:
     request = job.request
-    contexts = _text_contexts(job)
-    positive, negative = cond.pair(contexts, concat, y)
+    if job.model.config.is_sdxl:
+        positive, negative = _sdxl_pair(job, job.adapters.prompt, concat)
+    else:
+        positive, negative = cond.pair(_text_contexts(job), concat, y)
     denoise = guided(
         _model_denoiser(job),
         positive,
@@ -146,6 +159,15 @@ def _text_contexts(job: _Job):
     )
 
 
+def _sdxl_pair(job: _Job, prompt: str, concat: torch.Tensor | None):
+    """SDXL's (cond, uncond): both towers, and `y` for the image size rounded up to the model's grid."""
+    request, multiple = job.request, size_multiple(job.model)
+    size = (-(-request.width // multiple) * multiple, -(-request.height // multiple) * multiple)
+    return sdxl.sdxl_pair(
+        job.model, prompt, request.negative_prompt, request.batch_size, size, concat, request.empty_negative
+    )
+
+
 def _sigmas(job: _Job) -> torch.Tensor:
     request = job.request
     return sampling_sigmas(job.schedule, request.steps, request.schedule, request.sampler)
@@ -157,8 +179,11 @@ def _sample(
     x: torch.Tensor,
     sigmas: torch.Tensor,
     box: tuple[int, int, int, int] | None = None,
+    finish: bool = True,
 ) -> Generator[Event, None, torch.Tensor | None]:
-    """Run the sampler, yielding Progress and Preview; return the final latent, or None if cancelled."""
+    """Run the sampler, yielding Progress and Preview; return the final latent, or None if cancelled.
+
+    `finish=False` returns the sampler's last x as is (the base's half of a refiner hand-off)."""
     total = len(sigmas) - 1
     interval = job.request.preview_interval
     to_rgb = preview_function(job.model) if interval > 0 else None
@@ -197,7 +222,34 @@ def _sample(
     except _CancelRequested:
         yield Cancelled(done["steps"], total)
         return None
-    return finish_latent(x, sigmas)
+    return finish_latent(x, sigmas) if finish else x
+
+
+def _final_vae(job: _Job):
+    """The VAE that decodes: after a hand-off the refiner's own (as diffusers' refiner pipeline decodes),
+    unless the user chose a separate VAE for the model."""
+    if job.refiner is not None and job.model.vae_path is None:
+        return job.refiner.vae
+    return job.model.vae
+
+
+def _sample_or_hand_off(
+    job: _Job, denoise: Denoise, x: torch.Tensor, sigmas: torch.Tensor
+) -> Generator[Event, None, torch.Tensor | None]:
+    """`_sample`, or with a refiner: the base to the switch, the refiner from its latent (refiner.py)."""
+    if job.refiner is None:
+        return (yield from _sample(job, denoise, x, sigmas))
+    split = refiners.switch_index(job.schedule, sigmas, job.request.refiner_switch)
+    total = len(sigmas) - 1
+    base_part = _sample(job, denoise, x, sigmas[: split + 1], finish=False)
+    x = yield from refiners.renumbered(base_part, 0, total, first=True)
+    if x is None:
+        return None
+    refining = dataclasses.replace(job, model=job.refiner, refiner=None)
+    with torch.inference_mode():
+        refiner_denoise = _guided(refining)
+    refiner_part = _sample(refining, refiner_denoise, x, sigmas[split:])
+    return (yield from refiners.renumbered(refiner_part, split, total, first=False))
 
 
 def _result(job: _Job, images: list) -> Result:
@@ -217,7 +269,7 @@ def _result(job: _Job, images: list) -> Result:
 
 def _decode(job: _Job, latents: torch.Tensor) -> list:
     with torch.inference_mode():
-        return tensor_to_pil(decode_latents(job.model.vae, latents))
+        return tensor_to_pil(decode_latents(_final_vae(job), latents))
 
 
 def _txt2img(job: _Job) -> Iterator[Event]:
@@ -230,7 +282,7 @@ def _txt2img(job: _Job) -> Iterator[Event]:
         if cond.is_inpainting_model(job.model):
             concat = cond.blank_inpaint_channels(job.model, shape)
         denoise = _guided(job, concat)
-    latents = yield from _sample(job, denoise, x, sigmas)
+    latents = yield from _sample_or_hand_off(job, denoise, x, sigmas)
     if latents is not None:
         yield _result(job, _decode(job, latents))
 
@@ -251,7 +303,7 @@ def _img2img(job: _Job) -> Iterator[Event]:
         if cond.is_inpainting_model(job.model):
             concat = cond.blank_inpaint_channels(job.model, tuple(x0.shape))
         denoise = _guided(job, concat)
-    latents = yield from _sample(job, denoise, x, sigmas)
+    latents = yield from _sample_or_hand_off(job, denoise, x, sigmas)
     if latents is not None:
         yield _result(job, _cropped(_decode(job, latents), request.width, request.height))
 
