@@ -23,9 +23,11 @@ from ldm_studio.engine.requests import GenerationRequest
 from ldm_studio.engine.sampling.denoisers import Conditioning, guided, lcm_boundary, make_denoiser
 from ldm_studio.engine.sampling.samplers import model_calls, sample
 from ldm_studio.engine.sampling.schedules import (
+    img2img_sigmas,
     initial_latent,
     lcm_timesteps,
     linear_schedule,
+    noised_latent,
     rescale_zero_terminal_snr,
     sampling_sigmas,
     trailing_timesteps,
@@ -214,6 +216,41 @@ def test_lcm_with_the_exact_consistency_function_lands_on_the_data_scale():
         generator=torch.Generator(),
     )
     assert out.std().item() == pytest.approx(data_std, rel=0.05)
+
+
+@pytest.mark.parametrize(
+    "sampler,kind,cls,extra",
+    [
+        ("lcm", "normal", LCMScheduler, {}),
+        ("euler", "trailing", EulerDiscreteScheduler, {"timestep_spacing": "trailing"}),
+        ("euler_a", "trailing", EulerAncestralDiscreteScheduler, {"timestep_spacing": "trailing"}),
+    ],
+)
+def test_img2img_with_few_step_samplers_matches_diffusers_img2img(sampler, kind, cls, extra):
+    # StableDiffusionImg2ImgPipeline: the last int(n·strength) of the n timesteps, x0 noised to the first.
+    x0 = torch.linspace(-1, 1, 256).reshape(SHAPE)
+    theirs = diffusers_run(make_scheduler(cls, "epsilon", **extra), 8, seed=6, x0=x0, strength=0.5)
+    generator = torch.Generator().manual_seed(6)
+    sigmas = img2img_sigmas(sampling_sigmas(SCHEDULE, 8, kind, sampler), 0.5)
+    x = noised_latent(x0, torch.randn(SHAPE, generator=generator), sigmas[0])
+    model = make_denoiser(smooth_model, SCHEDULE, "eps")
+
+    def denoise(x, sigma):
+        return model(x, sigma, Conditioning(None))
+
+    if sampler == "lcm":
+        denoise = lcm_boundary(denoise, SCHEDULE)
+    ours = []
+    sample(
+        sampler,
+        denoise,
+        x,
+        sigmas,
+        generator=generator,
+        callback=lambda i, sigma, x, d: ours.append((x, float(sigmas[i + 1]))),
+    )
+    assert len(ours) == 4
+    assert_close_trajectory(to_vp(ours) if sampler == "lcm" else [x for x, _ in ours], theirs)
 
 
 # ---- CFG ≤ 1 ----------------------------------------------------------------------------------------
