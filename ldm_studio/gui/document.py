@@ -114,6 +114,9 @@ class Document(QObject):
     inpaint_only_masked = Field(bool)
     inpaint_padding = Field(_clamped_int(0, 512))
     noise_level = Field(_clamped_int(0, MAX_NOISE_LEVEL))
+    # SDXL refiner hand-off: "" = none (kept as "" rather than None so the settings store holds a string).
+    refiner = Field(lambda value: str(value or ""), default="")
+    refiner_switch = Field(_clamped_float(0.01, 0.99))
     # Chosen in Preferences rather than the prompt panel, but they travel in every request.
     device = Field(_device)
     precision = Field(_one_of(PRECISIONS))
@@ -160,7 +163,7 @@ class Document(QObject):
         Model, device, precision and mode stay: the file names a model on another machine, and the mode
         is what the user is doing now. The seed is locked so the next Generate reproduces the image.
         """
-        own = {"model", "device", "precision", "preview_interval", "mode"}
+        own = {"model", "device", "precision", "preview_interval", "mode", "refiner"}
         wanted = {k: v for k, v in request.to_dict().items() if k in self.fields() and k not in own}
         self.update(wanted, strict=False)
         self.seed_locked = True
@@ -171,6 +174,7 @@ class Document(QObject):
         Raises InputError when the mode needs an input the user has not given yet.
         """
         values = {k: v for k, v in self._values.items() if k != "seed_locked"}
+        values["refiner"] = values["refiner"] or None
         request = GenerationRequest(**values)
         if self.mode == "txt2img":
             return request

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QToolBar, Q
 from ldm_studio.engine.errors import InputError
 from ldm_studio.engine.metadata.png import read_png_request
 from ldm_studio.engine.model_scan import ModelEntry
-from ldm_studio.engine.requests import DEFAULT_NOISE_LEVEL
+from ldm_studio.engine.requests import DEFAULT_NOISE_LEVEL, GenerationRequest
 from ldm_studio.gui.canvas.toolbar import CanvasToolbar
 from ldm_studio.gui.canvas.widget import Canvas
 from ldm_studio.gui.document import Document
@@ -35,13 +35,14 @@ from ldm_studio.gui.panels.models import ModelSelector, ModelsPanel, no_models_h
 from ldm_studio.gui.panels.notice_bar import NoticeBar
 from ldm_studio.gui.panels.preferences import PreferencesDialog
 from ldm_studio.gui.panels.prompt import PromptPanel
-from ldm_studio.gui.panels.size_presets import size_presets
+from ldm_studio.gui.panels.size_presets import is_sdxl
 from ldm_studio.gui.panels.status_bar import StatusBar
 from ldm_studio.gui.qt_images import qimage_to_array
 from ldm_studio.gui.settings import Settings, default_models_folder
 
 BLANK_GREY = 128
 OPEN_FILTER = "Images and checkpoints (*.png *.jpg *.jpeg *.webp *.bmp *.safetensors *.ckpt);;All files (*)"
+LORA_FOLDER, EMBEDDINGS_FOLDER = "loras", "embeddings"  # inside the models folder, as the CLI's default
 _END_MESSAGES = {JobState.FINISHED: "Done", JobState.CANCELLED: "Cancelled", JobState.FAILED: "Failed"}
 
 
@@ -187,7 +188,7 @@ class MainWindow(QMainWindow):
         mask = self.canvas.mask() if document.mode == "inpaint" and image is not None else None
         try:
             self._check_model_can(document.mode)
-            request = document.to_request(image, mask)
+            request = self._with_model_context(document.to_request(image, mask))
         except InputError as exc:
             self.notice.show_error(str(exc))
             return None
@@ -199,6 +200,15 @@ class MainWindow(QMainWindow):
         if job.state is JobState.QUEUED:
             self.status.showMessage("Queued: it starts when the current image is done", 5000)
         return job
+
+    def _with_model_context(self, request: GenerationRequest) -> GenerationRequest:
+        """What the window adds to the document's request: the adapter folders; a refiner only where one
+        applies."""
+        folder = self.settings.models_folder
+        changes = {"lora_dir": str(folder / LORA_FOLDER), "embeddings_dir": str(folder / EMBEDDINGS_FOLDER)}
+        if request.refiner and not self.prompt_panel.refiner_applies():
+            changes["refiner"] = None  # chosen for an SDXL model earlier; this model or mode takes none
+        return request.replace(**changes)
 
     def _check_model_can(self, mode: str) -> None:
         entry = self.models.entry_for(self.document.model)
@@ -338,13 +348,22 @@ class MainWindow(QMainWindow):
         noise = entry.default_noise_level if entry is not None else None
         noise = DEFAULT_NOISE_LEVEL if noise is None else noise  # none named (no upscaler, an older file)
         self._trained_size, self._recommended_cfg, self._recommended_noise = trained, recommended, noise
-        self.prompt_panel.set_size_presets(size_presets(trained))
+        self.prompt_panel.set_model(entry.family if entry is not None else None, trained)
+        self.prompt_panel.set_refiners(self._refiner_choices())
         if follow_size and trained:
             self.document.width, self.document.height = trained
         if follow_cfg and recommended is not None:
             self.document.cfg_scale = recommended
         if follow_noise and entry is not None:
             self.document.noise_level = noise
+
+    def _refiner_choices(self) -> list[tuple[str, str]]:
+        """SDXL refiners first, then the other SDXL models (A1111 lets any of them refine)."""
+        chosen = self.document.model
+        entries = self.models.user_entries
+        sdxl = [e for e in entries if e.usable and is_sdxl(e.family) and str(e.path) != chosen]
+        sdxl.sort(key=lambda e: e.family != "sdxl-refiner")
+        return [(e.name, str(e.path)) for e in sdxl if "inpaint" not in e.family]
 
     def show_preferences(self) -> None:
         dialog = PreferencesDialog(self.settings, self.document, self)

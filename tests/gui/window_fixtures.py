@@ -28,6 +28,9 @@ def fake_inspect(path: Path) -> ModelEntry:
         return ModelEntry(path, problem=f"{path.name} is not a checkpoint")
     if "upscaler" in path.name:
         return ModelEntry(path, "demo-sr", "Demo upscaler", ("upscale",), (128, 128), default_noise_level=0)
+    if "sdxl" in path.name:  # "sdxl-refiner…" is a refiner, "sdxl…" a base
+        family = "sdxl-refiner" if "refiner" in path.name else "sdxl"
+        return ModelEntry(path, family, "SDXL", ("txt2img", "img2img", "inpaint"), (1024, 1024), 5.0)
     if path.name.startswith("demo"):
         return ModelEntry(path, "demo-shapes", "Demo shapes", DEMO_MODES, (128, 128), default_cfg_scale=3.0)
     return ModelEntry(path, "sd1", "Stable Diffusion 1.x", (*DEMO_MODES, "upscale"), (512, 512), 7.0, 20)

@@ -7,7 +7,9 @@ apply to the current mode are hidden, not disabled, so the panel only shows what
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from pathlib import Path
+
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -26,7 +28,7 @@ from PySide6.QtWidgets import (
 from ldm_studio.engine.requests import MODES, SAMPLERS
 from ldm_studio.gui.bindings import bind_check, bind_choice, bind_spin, bind_tabs, bind_text
 from ldm_studio.gui.document import MAX_SEED, MODE_LABELS, Document
-from ldm_studio.gui.panels.size_presets import Size, size_presets
+from ldm_studio.gui.panels.size_presets import Size, is_sdxl, size_presets, small_size_note
 
 # The names A1111 users know. The GUI's own labels: they happen to read as A1111 writes its "Sampler:"
 # (engine/metadata/a1111.py), but a label may change without changing what files say.
@@ -41,6 +43,8 @@ _SAMPLER_NAMES = {
 }
 SAMPLER_LABELS = {name: _SAMPLER_NAMES.get(name, name) for name in SAMPLERS}
 SCHEDULE_LABELS = {"normal": "Normal", "karras": "Karras"}
+REFINER_MODES = ("txt2img", "img2img")  # where the engine runs a refiner hand-off
+NO_REFINER = "None"
 
 
 def _spin(low: int, high: int, step: int = 1) -> QSpinBox:
@@ -106,9 +110,12 @@ class PromptPanel(QWidget):
         self.cancel_button.clicked.connect(self.cancelClicked)
         layout.addWidget(_row(self.generate_button, self.cancel_button))
 
+        self._family: str | None = None  # of the chosen model
+        self._trained: Size | None = None
         document.changed.connect(self._on_document_changed)
         self._show_rows_for_mode()
         self.set_size_presets(size_presets(None))
+        self.set_refiners([])
 
     def _build_sampling_rows(self) -> None:
         document = self.document
@@ -142,6 +149,10 @@ class PromptPanel(QWidget):
         bind_spin(document, "height", self.height_spin)
         self.size_row = _row(self.width_spin, QLabel("×"), self.height_spin, self.size_presets_combo)
         self.form.addRow("Size", self.size_row)
+        self.size_note = QLabel()
+        self.size_note.setWordWrap(True)
+        self.size_note.setObjectName("size_note")
+        self.form.addRow(self.size_note)
 
         self.batch_spin = _spin(1, 16)
         bind_spin(document, "batch_size", self.batch_spin)
@@ -175,9 +186,24 @@ class PromptPanel(QWidget):
         bind_spin(document, "noise_level", self.noise_level_spin)
         self.form.addRow("Noise level", self.noise_level_spin)
 
+        self.refiner_combo = QComboBox()
+        self.refiner_combo.setToolTip("An SDXL refiner that finishes the last part of the steps")
+        self.refiner_combo.activated.connect(
+            lambda index: setattr(document, "refiner", self.refiner_combo.itemData(index) or "")
+        )
+        self.refiner_switch_spin = _double_spin(0.01, 0.99, 0.05, 2)
+        self.refiner_switch_spin.setToolTip("The share of the steps the base model runs before the refiner")
+        bind_spin(document, "refiner_switch", self.refiner_switch_spin)
+        self.refiner_row = _row(self.refiner_combo, QLabel("switch at"), self.refiner_switch_spin)
+        self.form.addRow("Refiner", self.refiner_row)
+
     def _on_document_changed(self, name: str) -> None:
         if name == "mode":
             self._show_rows_for_mode()
+        elif name in ("width", "height"):
+            self._show_size_note()
+        elif name == "refiner":
+            self._select_refiner()
         elif name == "inpaint_only_masked":
             self.padding_spin.setEnabled(self.document.inpaint_only_masked)
 
@@ -189,10 +215,45 @@ class PromptPanel(QWidget):
             self.mask_blur_spin: mode == "inpaint",
             self.area_row: mode == "inpaint",
             self.noise_level_spin: mode == "upscale",
+            self.refiner_row: self.refiner_applies(),
         }
         for widget, shown in visible.items():
             self.form.setRowVisible(widget, shown)
         self.padding_spin.setEnabled(self.document.inpaint_only_masked)
+        self._show_size_note()
+
+    def refiner_applies(self) -> bool:
+        """A refiner hand-off is offered for SDXL models in the modes the engine runs one."""
+        return is_sdxl(self._family) and self.document.mode in REFINER_MODES
+
+    def set_model(self, family: str | None, trained: Size | None) -> None:
+        """The chosen model's family and trained size: its size presets, the refiner row, the size note."""
+        self._family, self._trained = family, trained
+        self.set_size_presets(size_presets(trained, family))
+        self._show_rows_for_mode()
+
+    def set_refiners(self, choices: list[tuple[str, str]]) -> None:
+        """(title, model path) of the models that can refine; "None" comes first."""
+        with QSignalBlocker(self.refiner_combo):
+            self.refiner_combo.clear()
+            self.refiner_combo.addItem(NO_REFINER, "")
+            for title, path in choices:
+                self.refiner_combo.addItem(title, path)
+        self._select_refiner()
+
+    def _select_refiner(self) -> None:
+        chosen = self.document.refiner
+        with QSignalBlocker(self.refiner_combo):
+            index = self.refiner_combo.findData(chosen)
+            if index < 0 and chosen:
+                self.refiner_combo.addItem(f"{Path(chosen).name} (not found)", chosen)
+                index = self.refiner_combo.count() - 1
+            self.refiner_combo.setCurrentIndex(max(0, index))
+
+    def _show_size_note(self) -> None:
+        note = small_size_note((self.document.width, self.document.height), self._trained)
+        self.size_note.setText(note)
+        self.form.setRowVisible(self.size_note, bool(note) and self.document.mode == "txt2img")
 
     def set_size_presets(self, presets: list[Size]) -> None:
         self._presets = presets
