@@ -6,6 +6,7 @@ GUI and the CLI can show it as is and nothing is written.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import numpy as np
@@ -14,6 +15,16 @@ from ldm_studio.engine.errors import InputError
 from ldm_studio.engine.requests import MODES, SAMPLERS, SCHEDULES, GenerationRequest
 
 MAX_NOISE_LEVEL = 350  # the x4 upscaler was trained with noise levels up to this
+MAX_SEED = 2**64 - 1  # torch's generator takes 64-bit seeds; A1111 and diffusers use the same range
+# Sizes that can never fit are refused before a model runs (smaller ones that do not fit this machine
+# become an OutOfMemory message when the allocator fails): an output side above 8192 px, more than
+# 64 megapixels in one run (the whole batch), a batch above 64. An SD UNet's activations at 64 MP
+# need hundreds of GB.
+MAX_SIDE = 8192
+MAX_RUN_PIXELS = 64 * 2**20
+MAX_BATCH = 64
+MAX_STEPS = 1000  # the schedules have 1000 training steps
+MAX_MASK_BLUR = 256  # px; A1111 offers 0-64
 
 
 def nearest_multiples(value: int, multiple: int) -> tuple[int, int]:
@@ -33,10 +44,38 @@ def check_size(width: int, height: int, multiple: int) -> None:
             )
 
 
+def check_run_size(width: int, height: int, batch: int) -> None:
+    """Refuse outputs that could never fit in memory (see MAX_SIDE, MAX_RUN_PIXELS)."""
+    if max(width, height) > MAX_SIDE:
+        raise InputError(f"{width}x{height} is too large: each side can be at most {MAX_SIDE} pixels")
+    if width * height * batch > MAX_RUN_PIXELS:
+        raise InputError(
+            f"{batch} image(s) of {width}x{height} are too much for one run (at most "
+            f"{MAX_RUN_PIXELS // 2**20} megapixels in all): use a smaller size or batch"
+        )
+
+
+def _check_text(name: str, text: str) -> None:
+    # A lone surrogate (a broken UTF-16 pair, or undecodable bytes on a command line) cannot be tokenized.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            f"the {name} holds an invalid character ({text[exc.start]!r} at position {exc.start}): "
+            "retype it, or save the text as UTF-8"
+        ) from None
+
+
 def validate_request(
-    request: GenerationRequest, *, modes: Iterable[str], size_multiple: int, family_label: str
+    request: GenerationRequest,
+    *,
+    modes: Iterable[str],
+    size_multiple: int,
+    family_label: str,
+    output_scale: int = 1,
 ) -> None:
-    """Raise InputError when the request cannot run on a model of this family."""
+    """Raise InputError when the request cannot run on a model of this family (`output_scale`: how much
+    larger than the input an upscaler's output is)."""
     if request.mode not in MODES:
         raise InputError(f"unknown mode {request.mode!r}: expected one of {', '.join(MODES)}")
     modes = tuple(modes)
@@ -50,14 +89,37 @@ def validate_request(
         raise InputError(f"unknown sampler {request.sampler!r}: expected one of {', '.join(SAMPLERS)}")
     if request.schedule not in SCHEDULES:
         raise InputError(f"unknown schedule {request.schedule!r}: expected one of {', '.join(SCHEDULES)}")
+    if request.steps > MAX_STEPS:
+        raise InputError(f"steps must be at most {MAX_STEPS} (got {request.steps})")
+    if request.batch_size > MAX_BATCH:
+        raise InputError(f"batch size must be at most {MAX_BATCH} (got {request.batch_size})")
+    if not 0 <= request.seed <= MAX_SEED:
+        raise InputError(f"the seed must be between 0 and {MAX_SEED} (2**64 - 1); got {request.seed}")
+    for name, value in (("CFG scale", request.cfg_scale), ("eta", request.eta)):
+        if not math.isfinite(value):
+            raise InputError(f"{name} must be a finite number (got {value})")
     if request.cfg_scale < 0:
         raise InputError(f"CFG scale must not be negative (got {request.cfg_scale})")
+    if not 0.0 <= request.cfg_rescale <= 1.0:
+        raise InputError(f"CFG rescale must be between 0 and 1 (got {request.cfg_rescale})")
+    if request.eta < 0:
+        raise InputError(f"eta must not be negative (got {request.eta})")
+    for name, text in (("prompt", request.prompt), ("negative prompt", request.negative_prompt)):
+        _check_text(name, text)
     if not 0.0 <= request.strength <= 1.0:
         raise InputError(f"strength must be between 0 and 1 (got {request.strength})")
     if request.mode == "upscale" and not 0 <= request.noise_level <= MAX_NOISE_LEVEL:
         raise InputError(f"noise level must be 0 to {MAX_NOISE_LEVEL} (got {request.noise_level})")
+    if request.mode == "inpaint":
+        if not 0 <= request.mask_blur <= MAX_MASK_BLUR:
+            raise InputError(f"mask blur must be 0 to {MAX_MASK_BLUR} pixels (got {request.mask_blur})")
+        if request.inpaint_padding < 0:
+            raise InputError(
+                f"the padding around the mask must not be negative (got {request.inpaint_padding})"
+            )
     if request.mode == "txt2img":
         check_size(request.width, request.height, size_multiple)
+        check_run_size(request.width, request.height, request.batch_size)
         return
     image = request.init_image
     if image is None:
@@ -66,6 +128,8 @@ def validate_request(
         raise InputError(f"the input image must be RGB uint8 (H, W, 3); got {image.dtype} {image.shape}")
     if request.mode == "inpaint":
         _check_mask(request.mask, image)
+    factor = output_scale if request.mode == "upscale" else 1
+    check_run_size(image.shape[1] * factor, image.shape[0] * factor, request.batch_size)
     # Input images of any size are fine: the pipeline pads them to the model's grid and crops back.
 
 

@@ -21,6 +21,11 @@ from ldm_studio.engine.pipelines.tokenizer import CHUNK_LENGTH, ClipTokenizer
 
 ROUND_FACTOR = 1.1
 SQUARE_FACTOR = 1 / 1.1
+# Limits of our own (A1111 has none, and `(red:1e40)` or 5,000 nested brackets there give NaN and a black
+# image): brackets nested deeper than MAX_NESTING still pair up but weigh nothing more, and every weight
+# is clamped to ±MAX_EMPHASIS (1.1 ** 48 is already 97; useful weights stay below 2).
+MAX_NESTING = 32
+MAX_EMPHASIS = 100.0
 BREAK = ("BREAK", -1.0)  # the part that ends a chunk early, as A1111 marks it
 
 _SYNTAX = re.compile(
@@ -58,6 +63,8 @@ def parse_emphasis(prompt: str) -> list[tuple[str, float]]:
     open_square: list[int] = []
 
     def scale_from(start: int, factor: float) -> None:
+        if start < 0:  # a bracket past MAX_NESTING
+            return
         for part in parts[start:]:
             if not part[2]:
                 part[1] *= factor
@@ -66,10 +73,9 @@ def parse_emphasis(prompt: str) -> list[tuple[str, float]]:
         token, factor = match.group(0), _factor(match.group(1))
         if token.startswith("\\"):
             parts.append([token[1:], 1.0, False])
-        elif token == "(":
-            open_round.append(len(parts))
-        elif token == "[":
-            open_square.append(len(parts))
+        elif token in "([":
+            deep = len(open_round) + len(open_square) >= MAX_NESTING
+            (open_round if token == "(" else open_square).append(-1 if deep else len(parts))
         elif factor is not None and open_round:
             scale_from(open_round.pop(), factor)
         elif token == ")" and open_round:
@@ -88,6 +94,7 @@ def parse_emphasis(prompt: str) -> list[tuple[str, float]]:
 
     merged: list[list] = []  # neighbours with the same factor tokenize as one text
     for part in parts:
+        part[1] = min(max(part[1], -MAX_EMPHASIS), MAX_EMPHASIS)
         if merged and not part[2] and not merged[-1][2] and merged[-1][1] == part[1]:
             merged[-1][0] += part[0]
         else:
