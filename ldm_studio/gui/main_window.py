@@ -65,6 +65,9 @@ class MainWindow(QMainWindow):
         central_layout = QVBoxLayout(central)
         central_layout.setContentsMargins(0, 0, 0, 0)
         central_layout.addWidget(self.notice)
+        damaged = getattr(settings, "problem_summary", lambda: "")()
+        if damaged:  # keys of a damaged settings file fell back to their defaults: say so, once
+            self.notice.show_info(damaged)
         central_layout.addWidget(self.canvas, stretch=1)
         self.setCentralWidget(central)
         canvas_toolbar = CanvasToolbar(self.canvas, self)
