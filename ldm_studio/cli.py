@@ -73,9 +73,23 @@ def _add_sampling_options(parser: argparse.ArgumentParser, *, steps: int) -> Non
     group.add_argument(
         "--cfg", type=float, default=None, help="classifier-free guidance scale (default: the model's own)"
     )
+    group.add_argument(
+        "--cfg-rescale",
+        type=float,
+        default=0.0,
+        metavar="PHI",
+        help="CFG rescale 0..1: guided predictions keep the conditional one's spread (0.7 for zero-SNR)",
+    )
     group.add_argument("--sampler", choices=SAMPLERS, default="euler")
     group.add_argument("--schedule", choices=SCHEDULES, default="normal")
     group.add_argument("--batch", type=int, default=1, help="images per run")
+    group.add_argument(
+        "--empty-negative",
+        choices=("auto", "zeros", "encode"),
+        default="auto",
+        help='SDXL with no --negative: zeros (diffusers) or the encoded "" (ComfyUI, A1111); '
+        'auto: zeros, but the encoded "" for the refiner',
+    )
     group.add_argument("--out", required=True, help="output PNG; an existing file is never overwritten")
 
 
@@ -87,6 +101,12 @@ def _add_generation_commands(sub: argparse._SubParsersAction) -> None:
     generate.add_argument("--height", type=int, default=None)
     generate.add_argument("--init-image", default=None, help="start from this image (image-to-image)")
     generate.add_argument("--strength", type=float, default=0.75, help="how much of --init-image to redo")
+    generate.add_argument(
+        "--refiner", default=None, metavar="FILE", help="SDXL: this refiner finishes the base's image"
+    )
+    generate.add_argument(
+        "--refiner-switch", type=float, default=0.8, help="share of the steps the base runs (default 0.8)"
+    )
 
     inpaint = sub.add_parser("inpaint", help="repaint the white area of a mask")
     _add_model_options(inpaint)

@@ -40,8 +40,11 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         precision=args.precision,
         init_image=load_image(image_path) if image_path else None,
         preview_interval=0,  # nothing shows previews on a terminal: skip computing them
+        empty_negative=getattr(args, "empty_negative", "auto"),
         **adapter_options(args),
     )
+    if getattr(args, "refiner", None):
+        values.update(refiner=str(Path(args.refiner).expanduser()), refiner_switch=args.refiner_switch)
     if mode in ("img2img", "inpaint"):
         values["strength"] = args.strength
     if mode == "inpaint":
@@ -53,6 +56,8 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         )
     if args.cfg is not None:  # otherwise the model's recommended scale, once it is loaded
         values["cfg_scale"] = args.cfg
+    if getattr(args, "cfg_rescale", 0.0):
+        values["cfg_rescale"] = args.cfg_rescale
     if mode == "upscale" and args.noise_level is not None:  # otherwise the model's own
         values["noise_level"] = args.noise_level
     if mode == "txt2img":
@@ -136,6 +141,12 @@ def run_generation_command(args: argparse.Namespace) -> int:
     request = _with_model_defaults(
         request, model.config, cfg_given=args.cfg is not None, noise_given=noise_given
     )
+    if model.family == "sdxl-refiner" and request.mode == "txt2img" and not request.refiner:
+        print(
+            f"ldm-studio: note: {model.name} is an SDXL refiner, meant to finish a base model's image "
+            "(--refiner with an SDXL base --model, or --init-image); drawing from noise with it anyway",
+            file=sys.stderr,
+        )
     cancel = threading.Event()
     result = None
     with ProgressBar(request.steps, label=request.mode) as bar:

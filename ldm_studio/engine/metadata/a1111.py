@@ -85,6 +85,7 @@ def format_infotext(
     size: tuple[int, int] | None = None,
     lora_hashes: dict[str, str] | None = None,
     ti_hashes: dict[str, str] | None = None,
+    refiner_hash: str = "",
 ) -> str:
     """The A1111 `parameters` text for one image generated from `request` with `seed`.
 
@@ -92,7 +93,10 @@ def format_infotext(
     A1111 writes them (`Lora hashes: "a: 0123456789ab, b: …"`); the `<lora:…>` tags stay in the prompt.
 
     `size` is the image's own (width, height) where it differs from the request's: an upscale's output,
-    an "only masked" inpaint of a bigger picture."""
+    an "only masked" inpaint of a bigger picture.
+
+    An SDXL refiner hand-off is written as A1111 does: `Refiner: <name> [<hash>], Refiner switch at: 0.8`
+    (the name is the refiner file's stem, the hash `refiner_hash`: A1111's 10-hex short hash)."""
     params: dict[str, str] = {
         "Steps": str(request.steps),
         "Sampler": A1111_SAMPLER_NAMES.get(request.sampler, request.sampler),
@@ -110,6 +114,10 @@ def format_infotext(
         params["Model hash"] = model_hash
     if model_name:
         params["Model"] = model_name
+    if request.refiner:
+        name = refiner_name(request.refiner)
+        params["Refiner"] = f"{name} [{refiner_hash}]" if refiner_hash else name
+        params["Refiner switch at"] = _number(request.refiner_switch)
     if request.mode in ("img2img", "inpaint"):
         params["Denoising strength"] = _number(request.strength)
     if request.mode == "inpaint":
@@ -133,6 +141,18 @@ def format_infotext(
         lines.append(f"{_NEGATIVE_PREFIX} {request.negative_prompt}")
     lines.append(", ".join(f"{key}: {_quote(value)}" for key, value in params.items()))
     return "\n".join(lines)
+
+
+def refiner_name(path: str) -> str:
+    """A refiner path as A1111 names it: the file's stem (no folder, no extension)."""
+    stem = path.replace("\\", "/").rsplit("/", 1)[-1]
+    for ext in (".safetensors", ".ckpt", ".pt"):
+        if stem.lower().endswith(ext):
+            return stem[: -len(ext)]
+    return stem
+
+
+_REFINER_VALUE = re.compile(r"^(.*?)(?:\s*\[([0-9a-fA-F]+)\])?$")
 
 
 def find_parameters(line: str) -> list[tuple[str, str]]:
@@ -205,6 +225,13 @@ def request_from_infotext(text: str) -> GenerationRequest:
     convert(params, "Masked area padding", int, fields, "inpaint_padding")
     convert(params, "Noise level", int, fields, "noise_level")
     convert(params, "Eta DDIM", float, fields, "eta")
+    # "Refiner: name [hash]": the name, not a path (as for "Model"); callers look it up in their models.
+    refiner = _REFINER_VALUE.match(params.get("Refiner", "").strip())
+    if refiner and refiner.group(1):
+        fields["refiner"] = refiner.group(1)
+        convert(params, "Refiner switch at", float, fields, "refiner_switch")
+        if not 0.0 < fields.get("refiner_switch", 0.8) < 1.0:
+            del fields["refiner_switch"]
 
     sampler, schedule = _sampler_and_schedule(params.get("Sampler", ""))
     if sampler:

@@ -304,6 +304,7 @@ def _result(job: _Job, images: list) -> Result:
         size=images[0].size if images else None,
         lora_hashes=job.adapters.lora_hashes,
         ti_hashes=job.adapters.ti_hashes,
+        refiner_hash=job.refiner.short_hash() if job.refiner is not None else "",
     )
     count = len(images)
     return Result(images, [infotext] * count, [request.seed] * count, list(job.adapters.notes))
