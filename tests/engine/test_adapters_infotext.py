@@ -51,3 +51,14 @@ def test_resolve_tags_removes_them_and_keeps_weights(tmp_path):
     assert text == "x  y "
     assert loras == [(tmp_path / "a.safetensors", 0.5, 0.5), (tmp_path / "b.pt", 1.0, 0.25)]
     assert resolve_lora_tags("no tags", None) == ("no tags", [])
+
+
+def test_our_json_chunk_leaves_local_folders_out():
+    from ldm_studio.engine.metadata.ours import shareable_json
+
+    loras = (("/home/me/loras/a.safetensors", 0.5, 1.0),)
+    request = GenerationRequest(loras=loras, lora_dir="/home/me/loras", embeddings_dir="/home/me/emb")
+    values = shareable_json(request)
+    assert values["loras"] == [["a.safetensors", 0.5, 1.0]]
+    assert values["lora_dir"] is None and values["embeddings_dir"] is None
+    assert GenerationRequest.from_dict(values).loras == (("a.safetensors", 0.5, 1.0),)

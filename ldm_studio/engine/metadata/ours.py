@@ -54,4 +54,7 @@ def shareable_json(request: GenerationRequest) -> dict[str, Any]:
     for key in ("model", "vae"):
         if values.get(key):
             values[key] = Path(values[key]).name
+    for key in ("lora_dir", "embeddings_dir"):
+        values[key] = None
+    values["loras"] = [[Path(path).name, te, unet] for path, te, unet in values.get("loras", ())]
     return values
