@@ -101,3 +101,15 @@ def test_bad_input_prints_one_line_writes_nothing_and_exits_2(tiny_model, tmp_pa
     assert message in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_cfg_rescale_reaches_the_run_and_its_infotext(tiny_model, tmp_path):
+    plain, rescaled = tmp_path / "plain.png", tmp_path / "rescaled.png"
+    assert _generate(tiny_model, plain).returncode == 0
+    done = _generate(tiny_model, rescaled, "--cfg-rescale", 0.7)
+    assert done.returncode == 0, done.stderr
+    with Image.open(rescaled) as image:
+        assert "CFG Rescale: 0.7" in image.text["parameters"]
+        assert not np.array_equal(np.asarray(image), np.asarray(Image.open(plain)))
+    bad = _generate(tiny_model, tmp_path / "bad.png", "--cfg-rescale", 2)
+    assert bad.returncode == 2 and "CFG rescale must be between 0 and 1" in bad.stderr
