@@ -30,6 +30,7 @@ from ldm_studio.gui.jobs.queue import Job, JobQueue, JobState
 from ldm_studio.gui.jobs.runner import JobRunner
 from ldm_studio.gui.jobs.worker import ResultImage
 from ldm_studio.gui.panels.gallery import Gallery
+from ldm_studio.gui.panels.loras import AdapterPanel, adapter_folders
 from ldm_studio.gui.panels.model_list import ModelList
 from ldm_studio.gui.panels.models import ModelSelector, ModelsPanel, no_models_hint
 from ldm_studio.gui.panels.notice_bar import NoticeBar
@@ -42,7 +43,6 @@ from ldm_studio.gui.settings import Settings, default_models_folder
 
 BLANK_GREY = 128
 OPEN_FILTER = "Images and checkpoints (*.png *.jpg *.jpeg *.webp *.bmp *.safetensors *.ckpt);;All files (*)"
-LORA_FOLDER, EMBEDDINGS_FOLDER = "loras", "embeddings"  # inside the models folder, as the CLI's default
 _END_MESSAGES = {JobState.FINISHED: "Done", JobState.CANCELLED: "Cancelled", JobState.FAILED: "Failed"}
 
 
@@ -76,11 +76,14 @@ class MainWindow(QMainWindow):
 
         self.prompt_panel = PromptPanel(self.document)
         self.models_panel = ModelsPanel(self.models, self.document, settings)
+        self.adapters_panel = AdapterPanel(self.document)
         self.gallery = Gallery()
         self.gallery.output_folder = settings.outputs_folder
         prompt_dock = self._dock("Prompt", self.prompt_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         models_dock = self._dock("Models", self.models_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        adapters_dock = self._dock("LoRAs", self.adapters_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(prompt_dock, models_dock)  # a tab: the window still fits a small screen
+        self.tabifyDockWidget(models_dock, adapters_dock)
         prompt_dock.raise_()
         self._dock("Gallery", self.gallery, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.status = StatusBar(self)
@@ -109,6 +112,7 @@ class MainWindow(QMainWindow):
             with contextlib.suppress(OSError):  # our own folder: make it, so the hint can point into it
                 settings.models_folder.mkdir(parents=True, exist_ok=True)
         self.models.rescan()
+        self.adapters_panel.set_folders(*adapter_folders(settings.models_folder))
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -207,8 +211,8 @@ class MainWindow(QMainWindow):
     def _with_model_context(self, request: GenerationRequest) -> GenerationRequest:
         """What the window adds to the document's request: the adapter folders; a refiner only where one
         applies."""
-        folder = self.settings.models_folder
-        changes = {"lora_dir": str(folder / LORA_FOLDER), "embeddings_dir": str(folder / EMBEDDINGS_FOLDER)}
+        loras, embeddings = adapter_folders(self.settings.models_folder)
+        changes = {"lora_dir": str(loras), "embeddings_dir": str(embeddings)}
         if request.refiner and not self.prompt_panel.refiner_applies():
             changes["refiner"] = None  # chosen for an SDXL model earlier; this model or mode takes none
         return request.replace(**changes)
@@ -320,6 +324,7 @@ class MainWindow(QMainWindow):
 
     def _on_models_changed(self) -> None:
         first_scan, self._first_scan = self._first_scan, False
+        self.adapters_panel.set_folders(*adapter_folders(self.models.folder))  # it may have moved
         # A restored session keeps its size and guidance; a first run starts at the model's own.
         follow = first_scan and self._first_run
         self._apply_model_defaults(follow_size=follow, follow_cfg=follow, follow_noise=follow)
@@ -353,6 +358,7 @@ class MainWindow(QMainWindow):
         self._trained_size, self._recommended_cfg, self._recommended_noise = trained, recommended, noise
         self.prompt_panel.set_model(entry.family if entry is not None else None, trained)
         self.prompt_panel.set_refiners(self._refiner_choices())
+        self.adapters_panel.set_model_family(entry.family if entry is not None else None)
         if follow_size and trained:
             self.document.width, self.document.height = trained
         if follow_cfg and recommended is not None:
