@@ -20,8 +20,9 @@ from ldm_studio.engine.model_scan import (
     add_model_file,
     bundled_model_paths,
     inspect_model,
-    scan_models,
+    list_checkpoints,
 )
+from ldm_studio.gui.panels.loras import adapter_folders
 from ldm_studio.gui.settings import Settings
 
 BUNDLED_MISSING = "The bundled demo model is missing from resources/models: reinstall ldm_studio."
@@ -53,6 +54,12 @@ def _bundled_entry(inspect: Callable[[Path], ModelEntry], paths: Sequence[Path])
         problem=first.problem,
         bundled=True,
     )
+
+
+def _checkpoints(folder: Path) -> list[Path]:
+    """The models folder's checkpoints, leaving out its LoRA and embeddings folders (their own panel)."""
+    skip = adapter_folders(folder)
+    return [path for path in list_checkpoints(folder) if not any(path.is_relative_to(s) for s in skip)]
 
 
 def _run_in_background(work: Callable[[], None], name: str) -> None:
@@ -113,7 +120,7 @@ class ModelList(QObject):
             entries = [_bundled_entry(self._inspect, self._bundled_paths())]
             problem = ""
             try:
-                entries += scan_models(folder, self._inspect)
+                entries += [self._inspect(path) for path in _checkpoints(folder)]
             except LdmError as exc:
                 problem = str(exc)
             except Exception as exc:  # a scan that dies must still end `scanning`
