@@ -60,6 +60,9 @@ def inspect_model(path: Path, bundled: bool = False) -> ModelEntry:
         return ModelEntry(path, problem=str(exc), bundled=bundled)
     except OSError as exc:
         return ModelEntry(path, problem=f"{path.name} cannot be read: {exc.strerror or exc}", bundled=bundled)
+    except Exception as exc:  # untrusted bytes: one odd file must not hide the folder's other models
+        reason = f"{path.name} is damaged or not a checkpoint ({type(exc).__name__}: {_first_line(exc)})"
+        return ModelEntry(path, problem=reason, bundled=bundled)
     family = info.config
     return ModelEntry(
         path,
@@ -71,6 +74,11 @@ def inspect_model(path: Path, bundled: bool = False) -> ModelEntry:
         default_noise_level=family.default_noise_level if "upscale" in family.modes else None,
         bundled=bundled,
     )
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else "no details"
 
 
 def list_checkpoints(folder: Path) -> list[Path]:

@@ -11,7 +11,6 @@ Tensors handed out are copy-on-write views of the file: writing to them never ch
 
 from __future__ import annotations
 
-import json
 import pickle
 import re
 import struct
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from ldm_studio.engine import json_text
 from ldm_studio.engine.errors import CheckpointError
 
 SAFETENSORS_DTYPES = {
@@ -153,19 +153,25 @@ def read_safetensors_header(path: Path) -> tuple[dict[str, TensorInfo], dict[str
             f"{path.name} is truncated: its header alone should be {n:,} bytes but the file has {size:,}"
         )
     try:
-        header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CheckpointError(f"{path.name} is damaged: its safetensors header is not valid JSON") from None
+        # Hostile headers (nested 100,000 deep, 5,000-digit or infinite numbers) are damage, not a crash.
+        header = json_text.loads(raw)
+    except json_text.JsonError as exc:
+        reason = str(exc).removeprefix("it ")
+        raise CheckpointError(
+            f"{path.name} is damaged, not a safetensors file we can read: its header {reason}"
+        ) from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path.name} is damaged: its safetensors header is not a JSON object")
     metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"{path.name} is damaged: its safetensors __metadata__ is not a JSON object")
     tensors: dict[str, TensorInfo] = {}
     data_end = 0
     try:
         for name, entry in header.items():
             dtype = SAFETENSORS_DTYPES[entry["dtype"]]
-            info = TensorInfo(tuple(int(d) for d in entry["shape"]), dtype)
-            begin, end = (int(o) for o in entry["data_offsets"])
+            info = TensorInfo(tuple(_count(d) for d in entry["shape"]), dtype)
+            begin, end = (_count(o) for o in entry["data_offsets"])
             if end - begin != info.numel * dtype.itemsize:
                 raise ValueError(name)
             tensors[name] = info
@@ -183,6 +189,13 @@ def read_safetensors_header(path: Path) -> tuple[dict[str, TensorInfo], dict[str
     return tensors, {str(k): str(v) for k, v in metadata.items()}
 
 
+def _count(value: object) -> int:
+    """A dimension or byte offset: a non-negative integer (not 2.5, -1, true or "3")."""
+    if type(value) is not int or value < 0:
+        raise ValueError(value)
+    return value
+
+
 def _torch_state_dict(path: Path, *, zipped: bool) -> dict[str, torch.Tensor]:
     """The tensors of a PyTorch checkpoint, through the weights-only unpickler (never runs pickled code)."""
     harmless = [(_PickledStub, name) for name in _HARMLESS_PICKLED_CLASSES]
@@ -191,11 +204,15 @@ def _torch_state_dict(path: Path, *, zipped: bool) -> dict[str, torch.Tensor]:
             # mmap needs the zip format; older bare pickles are read into memory.
             obj = torch.load(path, map_location="cpu", weights_only=True, mmap=zipped)
     except pickle.UnpicklingError as exc:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
-        if found:
+        # torch words the refusal differently across versions: "Unsupported global: GLOBAL x.y" (2.4-2.6),
+        # "Trying to load unsupported GLOBAL posix.system whose module posix is blocked" (2.13).
+        text = str(exc)
+        found = re.search(r"(?i)unsupported global:? (?:GLOBAL )?(\S+)", text)
+        if found or "Weights only load failed" in text:
+            what = f"the Python object {found.group(1).rstrip('.,')}" if found else "Python objects"
             raise CheckpointError(
-                f"{path.name} needs unsafe unpickling (it contains the Python object "
-                f"{found.group(1).rstrip('.')}), which could run code, so it is not loaded; "
+                f"{path.name} holds code ({what}) that only unsafe unpickling would run, so it was "
+                "refused and nothing in it ran; "
                 "convert it to .safetensors with a tool you trust, or use a .safetensors download"
             ) from None
         raise CheckpointError(f"{path.name} is not a PyTorch checkpoint, or it is damaged") from None

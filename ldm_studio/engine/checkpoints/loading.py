@@ -218,6 +218,14 @@ def build_net(
         net = cls(config)
     expected = {key: tuple(t.shape) for key, t in net.state_dict().items()}
     _check_fit(expected, state, what)
+    # Weights must be floating point (buffers such as CLIP's position ids may be integers): a damaged or
+    # forged file with integer weights would otherwise fail deep in load_state_dict.
+    for key, parameter in net.named_parameters():
+        if key in state and parameter.is_floating_point() and not state[key].is_floating_point():
+            raise CheckpointError(
+                f"{what}: the file is damaged: {key} holds {str(state[key].dtype).removeprefix('torch.')} "
+                "numbers where floating-point weights belong"
+            )
     weights = {key: _to(tensor, device, dtype, keep_half=key in half_kept) for key, tensor in state.items()}
     net.load_state_dict(weights, strict=True, assign=True)
     stuck = [name for name, t in chain(net.named_parameters(), net.named_buffers()) if t.is_meta]
