@@ -50,6 +50,7 @@ class ScriptedEngine:
     run_thread_ids: list[int] = field(default_factory=list)  # OS thread ids the runs happened on
     warm_up_thread_ids: list[int] = field(default_factory=list)  # likewise for warm_up
     warm_up_error: BaseException | None = None
+    notes: list[str] = field(default_factory=list)  # Result.notes of every run
 
     def warm_up(self) -> None:
         self.warm_up_thread_ids.append(threading.get_native_id())
@@ -94,7 +95,7 @@ class ScriptedEngine:
         seeds = [request.seed + i for i in range(request.batch_size)]
         images = [image_for_seed(seed, width, height) for seed in seeds]
         infotexts = [format_infotext(request, seed=seed, model_name=model.name) for seed in seeds]
-        yield Result(images, infotexts, seeds)
+        yield Result(images, infotexts, seeds, list(self.notes))
 
     def _work(self) -> None:
         if self.step_seconds:

@@ -104,3 +104,12 @@ def test_the_window_lists_the_models_folders_adapters_and_greys_by_the_chosen_mo
     window.document.model = str(base)
     ink, xl = panel.items("lora")
     assert "for SD 1.x" in ink.toolTip(0) and "for SD" not in xl.toolTip(0)
+
+
+def test_notes_of_a_run_show_in_the_notice_bar(qtbot, tmp_path):
+    engine = ScriptedEngine(notes=["LoRA 'ink': 3 modules found no layer of this model."])
+    window = make_window(qtbot, tmp_path, engine)
+    window.document.steps = 1
+    window.generate()
+    qtbot.waitUntil(lambda: len(window.gallery.results) == 1, timeout=5000)
+    assert "3 modules found no layer" in window.notice.text

@@ -132,6 +132,8 @@ class Worker(QObject):
                 return
             elif isinstance(event, Result):
                 self.result.emit(self._keep(event, job))
+                if event.notes:  # it ran, but the user should know (LoRA modules that found no layer)
+                    self.warning.emit(" ".join(event.notes))
                 return
         # A generator that stops without a Result was cancelled (the flag is the reason it stopped).
         if job.cancel.is_set():
