@@ -14,6 +14,7 @@ from PIL import Image
 
 pytest.importorskip("diffusers")
 
+from ldm_studio.bench.reference import SD_SCHEDULER
 from ldm_studio.engine.checkpoints.loading import load_model
 from ldm_studio.engine.errors import InputError
 from ldm_studio.engine.pipelines import run as our_pipeline
@@ -201,3 +202,39 @@ def test_sizes_must_be_multiples_of_32(tiny):
         our_pipeline.run(tiny("sdxl").ours, _request(width=80), threading.Event())
     with pytest.raises(InputError, match="empty_negative"):
         our_pipeline.run(tiny("sdxl").ours, _request(empty_negative="nothing"), threading.Event())
+
+
+def test_v_prediction_with_zero_terminal_snr_matches_sdxl_pipeline(tmp_path, monkeypatch):
+    # NoobAI-XL v-pred style: `v_pred` and `ztsnr` keys; diffusers' Euler with rescale_betas_zero_snr.
+    path = write_tiny_sdxl_checkpoint(tmp_path / "vpred.safetensors", "sdxl", v_pred=True, ztsnr=True)
+    model = load_model(path, device="cpu", precision="fp32")
+    assert model.prediction == "v" and model.config.zero_terminal_snr
+    _, ours = run_ours(model, _request(), monkeypatch)
+    scheduler = sd_scheduler("euler", base={**SD_SCHEDULER, "rescale_betas_zero_snr": True}, prediction="v")
+    assert scheduler.config.rescale_betas_zero_snr
+    parts = ref.components(path, "sdxl")
+    theirs = run_reference(ref.txt2img(parts, scheduler), SEED, **_kwargs())
+    assert_close(ours, theirs)
+
+
+def test_half_precision_vae_overflow_is_retried_in_fp32(tmp_path):
+    # SDXL's VAE overflows in fp16 (NaN, black images): the decode is retried in fp32 (vae_codec).
+    from ldm_studio.engine.pipelines.vae_codec import decode_latents
+
+    path = write_tiny_sdxl_checkpoint(tmp_path / "half.safetensors", "sdxl", dtype=torch.float16)
+    model = load_model(path, device="cpu", precision="bf16")
+    vae = model.vae
+    decode = vae.decode
+    calls = []
+
+    def overflowing(latents):
+        calls.append(vae.dtype)
+        images = decode(latents)
+        return images if vae.dtype == torch.float32 else torch.full_like(images, float("nan"))
+
+    vae.decode = overflowing
+    latents = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0)).to(torch.bfloat16)
+    with torch.inference_mode():
+        images = decode_latents(vae, latents)
+    assert calls == [torch.bfloat16, torch.float32] and torch.isfinite(images).all()
+    assert vae.dtype == torch.bfloat16  # put back afterwards
