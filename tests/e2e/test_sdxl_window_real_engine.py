@@ -21,13 +21,24 @@ RUN_MS = 240_000  # generous: 2 shared CPU cores, two models to load
 
 @pytest.fixture(scope="module")
 def sdxl_files(tmp_path_factory) -> tuple[Path, Path]:
-    from tests.sdxl_checkpoints import write_tiny_sdxl_checkpoint
+    from tests.adapter_files import write_lora
+    from tests.sdxl_checkpoints import tiny_sdxl_state_dict, write_tiny_sdxl_checkpoint
 
     folder = tmp_path_factory.mktemp("models")
-    return (
+    files = (
         write_tiny_sdxl_checkpoint(folder / "tiny-xl.safetensors", "sdxl"),
         write_tiny_sdxl_checkpoint(folder / "tiny-xl-refiner.safetensors", "sdxl-refiner"),
     )
+    # An SDXL LoRA on two of the tiny UNet's layers, in loras/ inside the models folder.
+    state = tiny_sdxl_state_dict("sdxl")
+    layers = ("input_blocks.4.1.transformer_blocks.0.attn2.to_k", "input_blocks.4.1.proj_in")
+    shapes = {"lora_unet_" + m.replace(".", "_"): tuple(state[f"model.diffusion_model.{m}.weight"].shape)
+              for m in layers}  # fmt: skip
+    (folder / "loras").mkdir()
+    write_lora(
+        folder / "loras" / "xl-style.safetensors", shapes, metadata={"ss_base_model_version": "sdxl_base"}
+    )
+    return files
 
 
 @pytest.fixture
@@ -81,3 +92,25 @@ def test_a_tiny_sdxl_file_chosen_in_the_models_panel_generates_with_previews_and
     assert "Refiner: tiny-xl-refiner [" in text and "Refiner switch at: 0.5" in text
     assert read_png_request(saved).prompt == "a red circle"
     assert window.canvas.image().shape == (64, 64, 3)
+
+
+def test_a_lora_clicked_in_the_loras_panel_is_merged_by_the_real_engine(qtbot, window, sdxl_files, tmp_path):
+    click_model_row(window, sdxl_files[0])
+    panel = window.adapters_panel
+    qtbot.waitUntil(lambda: not panel.scanning and len(panel.items("lora")) == 1, timeout=RUN_MS)
+    (item,) = panel.items("lora")
+    assert item.text(1) == "SDXL" and "is for" not in item.toolTip(0)  # offered for the SDXL base
+    window.document.update({"width": 64, "height": 64, "steps": 2, "prompt": "a red circle"})
+    panel.tree.itemClicked.emit(item, 0)
+    panel.weight_slider.setValue(70)
+    assert window.document.prompt == "a red circle <lora:xl-style:0.7>"
+    assert window.generate() is not None
+    qtbot.waitUntil(
+        lambda: not window.runner.busy and window.runner.queue.next_queued() is None, timeout=RUN_MS
+    )
+
+    assert window.notice.kind != "error", window.notice.text
+    [saved] = (tmp_path / "outputs").glob("*.png")
+    with Image.open(saved) as image:
+        text = image.text["parameters"]
+    assert text.startswith("a red circle <lora:xl-style:0.7>") and 'Lora hashes: "xl-style: ' in text
