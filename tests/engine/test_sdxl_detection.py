@@ -91,3 +91,34 @@ def test_context_width_that_does_not_match_the_towers_is_refused(tmp_path):
     save_file(sd, str(tmp_path / "odd.safetensors"))
     with pytest.raises(CheckpointError, match=r"odd\.safetensors: .*context"):
         inspect_checkpoint(tmp_path / "odd.safetensors")
+
+
+SGM_YAML = """model:
+  target: sgm.models.diffusion.DiffusionEngine
+  params:
+    scale_factor: 0.13025
+    denoiser_config:
+      target: sgm.modules.diffusionmodules.denoiser.DiscreteDenoiser
+      params:
+        num_idx: 1000
+        scaling_config:
+          target: sgm.modules.diffusionmodules.denoiser_scaling.{scaling}
+    network_config:
+      target: sgm.modules.diffusionmodules.openaimodel.UNetModel
+      params: {{adm_in_channels: 2816, num_classes: sequential, in_channels: 4}}
+    conditioner_config:
+      target: sgm.modules.GeneralConditioner
+    first_stage_config:
+      target: sgm.models.autoencoder.AutoencoderKLInferenceWrapper
+      params: {{embed_dim: 4}}
+"""
+
+
+@pytest.mark.parametrize(("scaling", "prediction"), [("VScaling", "v"), ("EpsScaling", "eps")])
+def test_sgm_yaml_beside_the_file_gives_the_prediction_and_keeps_the_shapes(tmp_path, scaling, prediction):
+    path = write_tiny_sdxl_checkpoint(tmp_path / "noob.safetensors", "sdxl")
+    (tmp_path / "noob.yaml").write_text(SGM_YAML.format(scaling=scaling))
+    info = inspect_checkpoint(path)
+    assert (info.family, info.prediction, info.config_source) == ("sdxl", prediction, "yaml")
+    assert info.config.conditioning == "crossattn" and info.config.vae.scale_factor == 0.13025
+    assert info.config.text2 is not None and info.config.unet.num_classes == "sequential"

@@ -50,6 +50,8 @@ def config_from_yaml(path: Path) -> dict[str, Any]:
         params = document["model"]["params"]
     except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError):
         raise CheckpointError(f"{path.name} is not an LDM config: it has no model.params section") from None
+    if "network_config" in params:
+        return _from_sgm(params)
     parameterization = params.get("parameterization", "eps")
     config: dict[str, Any] = {"prediction": parameterization if parameterization in ("v", "x0") else "eps"}
     for key in ("linear_start", "linear_end", "timesteps"):
@@ -76,6 +78,20 @@ def config_from_yaml(path: Path) -> dict[str, Any]:
         layer = (cond.get("params") or {}).get("layer")
         if layer in ("last", "penultimate"):
             config["text"] = {"layer": layer}
+    return config
+
+
+def _from_sgm(params: dict[str, Any]) -> dict[str, Any]:
+    """Stability's sgm YAML (SDXL: `network_config`, `conditioner_config`, `denoiser_config`): only what
+    the shapes cannot tell is read, the prediction from the denoiser's scaling class (`VScaling…` is v)
+    and the latent scale factor; the networks and their conditioning come from the tensors."""
+    config: dict[str, Any] = {}
+    denoiser = params.get("denoiser_config") or {}
+    scaling = str(((denoiser.get("params") or {}).get("scaling_config") or {}).get("target", ""))
+    if scaling:
+        config["prediction"] = "v" if scaling.rsplit(".", 1)[-1].startswith("VScaling") else "eps"
+    if "scale_factor" in params:
+        config["vae"] = {"scale_factor": params["scale_factor"]}
     return config
 
 
