@@ -98,3 +98,13 @@ def test_choosing_sdxl_in_the_window_sets_1024_and_the_refiner_goes_into_the_req
     window.generate()
     qtbot.waitUntil(lambda: len(engine.runs) == 2, timeout=5000)
     assert engine.runs[1].refiner is None
+
+
+def test_every_sampler_and_schedule_of_the_engine_is_offered(panel):
+    from ldm_studio.engine.requests import SAMPLERS, SCHEDULES
+
+    combo = panel.schedule_combo
+    assert [combo.itemData(i) for i in range(combo.count())] == list(SCHEDULES)
+    panel.document.schedule = "trailing"  # a dropped Lightning PNG, say
+    assert combo.currentText() == "Trailing"
+    assert panel.sampler_combo.count() == len(SAMPLERS) and panel.sampler_combo.findText("LCM") >= 0

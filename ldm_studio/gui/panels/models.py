@@ -41,7 +41,8 @@ def entry_title(entry: ModelEntry) -> str:
 def no_models_hint(folder: Path) -> str:
     return (
         f"No checkpoints of your own yet. Copy .safetensors or .ckpt files (Stable Diffusion 1.x/2.x, "
-        f"inpainting, x4 upscaler) into {folder}, or drop them onto the window. Until then the "
+        "SDXL and its fine-tunes, inpainting, x4 upscaler) "
+        f"into {folder}, or drop them onto the window. Until then the "
         "bundled demo model is used."
     )
 

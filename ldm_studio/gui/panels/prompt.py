@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ldm_studio.engine.requests import MODES, SAMPLERS
+from ldm_studio.engine.requests import MODES, SAMPLERS, SCHEDULES
 from ldm_studio.gui.bindings import bind_check, bind_choice, bind_spin, bind_tabs, bind_text
 from ldm_studio.gui.document import MAX_SEED, MODE_LABELS, Document
 from ldm_studio.gui.panels.size_presets import Size, is_sdxl, size_presets, small_size_note
@@ -40,9 +40,11 @@ _SAMPLER_NAMES = {
     "heun": "Heun",
     "dpmpp_2m": "DPM++ 2M",
     "dpmpp_2m_sde": "DPM++ 2M SDE",
+    "lcm": "LCM",
 }
 SAMPLER_LABELS = {name: _SAMPLER_NAMES.get(name, name) for name in SAMPLERS}
-SCHEDULE_LABELS = {"normal": "Normal", "karras": "Karras"}
+# Every schedule the engine has ("trailing": what Turbo / Lightning / LCM models expect).
+SCHEDULE_LABELS = {name: name.capitalize() for name in SCHEDULES}
 REFINER_MODES = ("txt2img", "img2img")  # where the engine runs a refiner hand-off
 NO_REFINER = "None"
 
