@@ -90,7 +90,11 @@ def _add_sampling_options(parser: argparse.ArgumentParser, *, steps: int) -> Non
         help='SDXL with no --negative: zeros (diffusers) or the encoded "" (ComfyUI, A1111); '
         'auto: zeros, but the encoded "" for the refiner',
     )
-    group.add_argument("--out", required=True, help="output PNG; an existing file is never overwritten")
+    group.add_argument(
+        "--out",
+        required=True,
+        help="output .png, .jpg or .webp, or a folder; an existing file is never overwritten",
+    )
 
 
 def _add_generation_commands(sub: argparse._SubParsersAction) -> None:

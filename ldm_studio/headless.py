@@ -125,10 +125,18 @@ def _with_model_defaults(
 def run_generation_command(args: argparse.Namespace) -> int:
     from ldm_studio.engine.checkpoints.demo_models import resolve_model_path
     from ldm_studio.engine.checkpoints.loading import load_model
-    from ldm_studio.engine.outputs import save_png_atomic
+    from ldm_studio.engine.errors import InputError
+    from ldm_studio.engine.outputs import check_destination, save_png_atomic
     from ldm_studio.engine.pipelines.run import run
     from ldm_studio.progress import ProgressBar
 
+    # Before any work: an output that cannot be saved (read-only folder, unknown extension) or a size of
+    # 0 (which would silently mean the model's own) is found now, not after the whole run.
+    check_destination(args.out)
+    for side in ("width", "height"):
+        value = getattr(args, side, None)
+        if value is not None and value <= 0:
+            raise InputError(f"--{side} {value}: give a positive size, or leave it out for the model's own")
     request = request_from_args(args)
     model = load_model(
         resolve_model_path(request.model, request.mode),

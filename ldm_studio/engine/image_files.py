@@ -39,7 +39,7 @@ def _open(path: str | os.PathLike[str]) -> Image.Image:
                     f"{name} is {image.width}×{image.height}; the largest side allowed is {MAX_SIDE}"
                 )
             image.load()  # decode now: a truncated file fails here, not later in a paint event
-            return ImageOps.exif_transpose(image)  # photos taken upright show upright
+            return _eight_bit(ImageOps.exif_transpose(image))  # photos taken upright show upright
     except ImageFileError:
         raise
     except FileNotFoundError:
@@ -52,6 +52,26 @@ def _open(path: str | os.PathLike[str]) -> Image.Image:
         raise ImageFileError(f"{name} is too large to open") from None
     except (OSError, ValueError, SyntaxError) as error:
         raise ImageFileError(f"{name} could not be read: {error}") from None
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """Greyscale of more than 8 bits as 8-bit "L", scaled by its real range (Pillow's own convert clips
+    16-bit values to white and makes a 0-1 float TIFF black).
+
+    16-bit files ("I;16*"): 0-65535 → 0-255. 32-bit integers ("I", how Pillow may open a 16-bit PNG):
+    the 16-bit range when the values fit it, else their own min-max. Floats ("F", TIFF): 0-1 → 0-255 when
+    they lie in it, else their own min-max; NaN counts as 0."""
+    if image.mode not in ("I", "F") and not image.mode.startswith("I;16"):
+        return image
+    values = np.asarray(image, dtype=np.float64)
+    values = np.where(np.isfinite(values), values, 0.0)
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if image.mode.startswith("I;16") or (image.mode == "I" and low >= 0 and high <= 65535):
+        low, high = 0.0, 65535.0
+    elif image.mode == "F" and low >= 0 and high <= 1:
+        low, high = 0.0, 1.0
+    scale = 255.0 / (high - low) if high > low else 0.0
+    return Image.fromarray(np.clip(np.rint((values - low) * scale), 0, 255).astype(np.uint8))
 
 
 def _has_alpha(image: Image.Image) -> bool:
