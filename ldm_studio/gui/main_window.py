@@ -179,6 +179,7 @@ class MainWindow(QMainWindow):
         self.gallery.message.connect(lambda text: status.showMessage(text, 8000))
         self.gallery.errorOccurred.connect(self.notice.show_error)
         self.models.changed.connect(self._on_models_changed)
+        self.adapters_panel.listed.connect(self.prompt_panel.completer.set_names)
         self.models.message.connect(lambda text: status.showMessage(text, 8000))
         self.models.errorOccurred.connect(self.notice.show_error)
         self.document.changed.connect(self._on_document_changed)

@@ -101,6 +101,8 @@ def test_the_window_lists_the_models_folders_adapters_and_greys_by_the_chosen_mo
     qtbot.waitUntil(lambda: not panel.scanning and len(panel.items("lora")) == 2, timeout=5000)
     qtbot.waitUntil(lambda: window.models.entry_for(str(base)) is not None, timeout=5000)
     assert [e.name for e in window.models.user_entries] == ["sdxl-base"]  # loras/ is not listed as models
+    completer = window.prompt_panel.completer  # the prompt box completes the same names
+    assert (completer.loras, completer.embeddings) == (["ink", "xl_detail"], ["badhands", "xlneg"])
     window.document.model = str(base)
     ink, xl = panel.items("lora")
     assert "for SD 1.x" in ink.toolTip(0) and "for SD" not in xl.toolTip(0)

@@ -65,6 +65,7 @@ def _with_word(prompt: str, word: str) -> str:
 
 
 class AdapterPanel(QWidget):
+    listed = Signal(list, list)  # the LoRA names and embedding names, after each scan
     _scanned = Signal(int, list, list)  # from the scan thread into the GUI thread
 
     def __init__(self, document: Document, parent: QWidget | None = None) -> None:
@@ -153,6 +154,7 @@ class AdapterPanel(QWidget):
             return
         self.loras, self.embeddings, self.scanning = loras, embeddings, False
         self._refill()
+        self.listed.emit([e.name for e in loras], [e.name for e in embeddings])
 
     def set_model_family(self, family: str | None) -> None:
         """The chosen model's family: files made for another are greyed with the reason."""

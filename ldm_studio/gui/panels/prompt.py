@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from ldm_studio.engine.requests import MODES, SAMPLERS, SCHEDULES
 from ldm_studio.gui.bindings import bind_check, bind_choice, bind_spin, bind_tabs, bind_text
 from ldm_studio.gui.document import MAX_SEED, MODE_LABELS, Document
+from ldm_studio.gui.panels.prompt_completion import PromptCompleter
 from ldm_studio.gui.panels.size_presets import Size, is_sdxl, size_presets, small_size_note
 
 # The names A1111 users know. The GUI's own labels: they happen to read as A1111 writes its "Sampler:"
@@ -95,6 +96,7 @@ class PromptPanel(QWidget):
         self.negative_edit.setMaximumHeight(70)
         bind_text(document, "prompt", self.prompt_edit)
         bind_text(document, "negative_prompt", self.negative_edit)
+        self.completer = PromptCompleter(self.prompt_edit)  # `<lora:` and embedding names
         layout.addWidget(self.prompt_edit, stretch=2)
         layout.addWidget(self.negative_edit, stretch=1)
 
