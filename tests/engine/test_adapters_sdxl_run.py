@@ -67,10 +67,24 @@ def test_sd1_lora_and_embedding_refused_naming_both(model, tmp_path):
         prepare_adapters(model, GenerationRequest(prompt="a sd1word", embeddings_dir=str(folder)))
 
 
-def test_sdxl_embedding_is_checked_and_reported_not_dropped_silently(model, tmp_path):
+def test_sdxl_embedding_puts_clip_l_and_clip_g_vectors_in_each_towers_slots(model, tmp_path):
+    from ldm_studio.engine.pipelines.sdxl_conditioning import encode_sdxl_pair
+    from tests.engine.test_adapters_embedding_prompts import _by_hand
+
     folder = tmp_path / "embeddings"
     folder.mkdir()
-    widths = [e.config.hidden_size for e in text_components(model).values()]
-    write_sdxl_embedding(folder / "xlword.safetensors", torch.randn(2, widths[0]), torch.randn(2, widths[1]))
-    prepared = prepare_adapters(model, GenerationRequest(prompt="a xlword", embeddings_dir=str(folder)))
-    assert prepared.notes == ["embeddings not applied on SDXL yet: xlword"] and prepared.embeddings == {}
+    towers = [(model.text_encoder, model.tokenizer), (model.text_encoder_2, model.tokenizer_2)]
+    generator = torch.Generator().manual_seed(5)
+    clip_l, clip_g = (torch.randn(2, e.config.hidden_size, generator=generator) for e, _ in towers)
+    path = write_sdxl_embedding(folder / "xlword.safetensors", clip_l, clip_g)
+    prompt = "a (xlword:1.2) cube"
+    prepared = prepare_adapters(model, GenerationRequest(prompt=prompt, embeddings_dir=str(folder)))
+    assert set(prepared.embeddings) == {"xlword"} and prepared.notes == [] and prepared.ti_hashes
+    with torch.inference_mode():
+        (cond, _), _ = encode_sdxl_pair(model, prompt, "", False, prepared.embeddings)
+    expected = [
+        _by_hand(encoder, tokenizer, [("a ", 1.0), (vectors, 1.2), (" cube", 1.0)])
+        for (encoder, tokenizer), vectors in zip(towers, (clip_l, clip_g), strict=True)
+    ]
+    assert torch.allclose(cond, torch.cat(expected, dim=-1), atol=1e-5, rtol=0)
+    assert path.exists()

@@ -88,6 +88,8 @@ def text_components(model) -> dict:
     second = getattr(model, "text_encoder_2", None)
     if second is not None:
         components["te2"] = second
+    elif model.text_encoder is not None and model.text_encoder.config.pooled:
+        components = {"te2": model.text_encoder}  # SDXL's refiner: bigG alone, which SDXL files call te2
     return components
 
 
@@ -115,10 +117,6 @@ def prepare_adapters(model, request: GenerationRequest) -> PreparedAdapters:
         notes = _merge(state, adapters)
         lora_hashes = {adapter.name: lora_short_hash(adapter) for adapter, _, _ in adapters}
     embeddings, ti_hashes = _embeddings(model, state, request, prompt)
-    if embeddings and "te2" in text_components(model):
-        # Checked (widths) but not yet fed to SDXL's two-tower prompt encoder: said, not silently dropped.
-        notes.append(f"embeddings not applied on SDXL yet: {', '.join(embeddings)}")
-        embeddings, ti_hashes = {}, {}
     return PreparedAdapters(prompt, embeddings, lora_hashes, ti_hashes, notes)
 
 
@@ -165,7 +163,7 @@ def _text_changes(before: list, after: list) -> bool:
 
 def _embeddings(model, state: AdapterState, request: GenerationRequest, prompt: str):
     """({word: Embedding} used by the prompt or negative prompt, {word: TI short hash})."""
-    if model.text_encoder is None:
+    if not text_components(model):
         return {}, {}
     files = adapter_files(request.embeddings_dir)
     used = words_in((prompt, request.negative_prompt), files) if files else []

@@ -200,7 +200,14 @@ def _sdxl_pair(job: _Job, prompt: str, concat: torch.Tensor | None):
     request, multiple = job.request, size_multiple(job.model)
     size = (-(-request.width // multiple) * multiple, -(-request.height // multiple) * multiple)
     return sdxl.sdxl_pair(
-        job.model, prompt, request.negative_prompt, request.batch_size, size, concat, request.empty_negative
+        job.model,
+        prompt,
+        request.negative_prompt,
+        request.batch_size,
+        size,
+        concat,
+        request.empty_negative,
+        job.adapters.embeddings,
     )
 
 

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ldm_studio.engine.nets.sdxl_embed import sdxl_refiner_vector, sdxl_vector
+from ldm_studio.engine.pipelines.conditioning import embedding_vectors
 from ldm_studio.engine.pipelines.prompts import encode_chunks, prompt_chunks
 from ldm_studio.engine.sampling.denoisers import Conditioning
 
@@ -59,11 +60,21 @@ def _towers(model) -> list[tuple[nn.Module, object]]:
     return [(encoder, tokenizer) for encoder, tokenizer in pairs if encoder is not None]
 
 
-def encode_sdxl_pair(model, prompt: str, negative: str, zero_negative: bool):
+def _tower_vectors(encoder: nn.Module, embeddings: dict | None) -> dict | None:
+    """Textual-inversion vectors for one tower: `clip_l` for CLIP-L ("te1"), `clip_g` for bigG ("te2")."""
+    component = "te2" if encoder.config.pooled else "te1"
+    return embedding_vectors(embeddings, component, encoder.config.hidden_size)
+
+
+def encode_sdxl_pair(model, prompt: str, negative: str, zero_negative: bool, embeddings: dict | None = None):
     """((cond context, cond pooled), (uncond context, uncond pooled)); contexts [1, 77·k, width] with the
-    same k, pooled [1, projection]. `zero_negative`: the uncond half is zeros (diffusers' empty prompt)."""
+    same k, pooled [1, projection]. `zero_negative`: the uncond half is zeros (diffusers' empty prompt).
+    `embeddings`: {word: Embedding}; each tower takes its own vectors in the same token slots."""
     towers = _towers(model)
-    chunked = [(prompt_chunks(tok, prompt), prompt_chunks(tok, negative)) for _, tok in towers]
+    chunked = []
+    for encoder, tok in towers:
+        vectors = _tower_vectors(encoder, embeddings)
+        chunked.append((prompt_chunks(tok, prompt, vectors), prompt_chunks(tok, negative, vectors)))
     k = max(max(len(c), len(u)) for c, u in chunked)
     halves: list[list[torch.Tensor]] = [[], []]
     pooled: list[torch.Tensor | None] = [None, None]
@@ -93,16 +104,17 @@ def zeroes_empty_negative(model, negative: str, rule: str) -> bool:
     return rule == "zeros"
 
 
-def _cached_pair(model, prompt: str, negative: str, zero_negative: bool):
+def _cached_pair(model, prompt: str, negative: str, zero_negative: bool, embeddings: dict | None = None):
     encoder = model.text_encoder
     recent = _recent.setdefault(encoder, OrderedDict())
     weight = list(encoder.parameters())[-1]
-    key = (prompt, negative, zero_negative, weight.dtype, weight.device)
+    used = tuple((name, id(embedding)) for name, embedding in (embeddings or {}).items())
+    key = (prompt, negative, zero_negative, weight.dtype, weight.device, *used)
     keep = torch.is_inference_mode_enabled()
     if keep and key in recent:
         recent.move_to_end(key)
         return recent[key]
-    result = encode_sdxl_pair(model, prompt, negative, zero_negative)
+    result = encode_sdxl_pair(model, prompt, negative, zero_negative, embeddings)
     if keep:
         recent[key] = result
         while len(recent) > _RECENT_PROMPTS:
@@ -138,12 +150,16 @@ def sdxl_pair(
     size: tuple[int, int],
     concat: torch.Tensor | None = None,
     empty_negative: str = "auto",
+    embeddings: dict | None = None,
 ) -> tuple[Conditioning, Conditioning]:
-    """(cond, uncond) Conditioning of an SDXL model for a batch of images of `size` (width, height)."""
+    """(cond, uncond) Conditioning of an SDXL model for a batch of images of `size` (width, height);
+    `embeddings`: the textual-inversion words the prompts use ({word: Embedding})."""
     if empty_negative not in EMPTY_NEGATIVE_RULES:
         raise ValueError(f"empty_negative must be one of {', '.join(EMPTY_NEGATIVE_RULES)}")
     zero = zeroes_empty_negative(model, negative, empty_negative)
-    (context, pooled), (uncond_context, uncond_pooled) = _cached_pair(model, prompt, negative, zero)
+    (context, pooled), (uncond_context, uncond_pooled) = _cached_pair(
+        model, prompt, negative, zero, embeddings
+    )
     y, uncond_y = sdxl_vectors(model, pooled, uncond_pooled, size)
     dtype = model.dtype
     return (
