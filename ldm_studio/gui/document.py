@@ -102,6 +102,7 @@ class Document(QObject):
     negative_prompt = Field(str)
     steps = Field(_clamped_int(1, 500))
     cfg_scale = Field(_clamped_float(0.0, 50.0))
+    cfg_rescale = Field(_clamped_float(0.0, 1.0))
     sampler = Field(_one_of(SAMPLERS))
     schedule = Field(_one_of(SCHEDULES))
     seed = Field(_clamped_int(0, MAX_SEED))

@@ -108,3 +108,11 @@ def test_every_sampler_and_schedule_of_the_engine_is_offered(panel):
     panel.document.schedule = "trailing"  # a dropped Lightning PNG, say
     assert combo.currentText() == "Trailing"
     assert panel.sampler_combo.count() == len(SAMPLERS) and panel.sampler_combo.findText("LCM") >= 0
+
+
+def test_cfg_rescale_is_set_in_the_panel_and_travels_in_the_request(panel):
+    panel.cfg_rescale_spin.setValue(0.7)
+    assert panel.document.cfg_rescale == 0.7
+    assert panel.document.to_request(None, None).cfg_rescale == 0.7
+    panel.document.cfg_rescale = 0.0  # a PNG without it: off again
+    assert panel.cfg_rescale_spin.value() == 0.0

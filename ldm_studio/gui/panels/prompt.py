@@ -132,8 +132,14 @@ class PromptPanel(QWidget):
         self.cfg_spin = _double_spin(0.0, 50.0, 0.5, 1)
         bind_spin(document, "steps", self.steps_spin)
         bind_spin(document, "cfg_scale", self.cfg_spin)
+        self.cfg_rescale_spin = _double_spin(0.0, 1.0, 0.05, 2)
+        self.cfg_rescale_spin.setToolTip(
+            "CFG rescale φ: tames the over-bright, burnt look of v-prediction and zero-terminal-SNR"
+            " models (0.7 is usual for them; 0 = off)"
+        )
+        bind_spin(document, "cfg_rescale", self.cfg_rescale_spin)
         self.form.addRow("Steps", self.steps_spin)
-        self.form.addRow("CFG scale", self.cfg_spin)
+        self.form.addRow("CFG scale", _row(self.cfg_spin, QLabel("rescale"), self.cfg_rescale_spin))
 
         self.seed_spin = _double_spin(0, MAX_SEED, 1, 0)  # QSpinBox stops at 2³¹-1; seeds go to 2³²-1
         self.random_seed_button = QToolButton(text="Random")
