@@ -94,6 +94,31 @@ def inspect_adapter(path: Path, kind: str) -> AdapterEntry:
     return AdapterEntry(path, kind, lora_family(shapes, metadata), trigger_words(metadata), preview)
 
 
+def adapter_kind(path: Path) -> str | None:
+    """ "lora" or "embedding" for a safetensors adapter file, None for anything else (a checkpoint)."""
+    if path.suffix.lower() != ".safetensors":
+        return None
+    try:
+        shapes, _ = read_header(path)
+    except (OSError, ValueError):
+        return None
+    if set(shapes) in ({"emb_params"}, {"clip_l", "clip_g"}):
+        return "embedding"
+    lora_parts = (
+        "lora_down",
+        "lora_up",
+        "lora_A",
+        "lora_B",
+        "hada_w",
+        "lokr_w",
+        "lora.down",
+        "lora_linear_layer",
+    )
+    if any(key.startswith(("lora_unet_", "lora_te")) or any(p in key for p in lora_parts) for key in shapes):
+        return "lora"
+    return None
+
+
 def find_preview(path: Path) -> Path | None:
     base = path.with_suffix("")
     for suffix in _PREVIEW_SUFFIXES:

@@ -17,6 +17,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QImage, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QToolBar, QVBoxLayout, QWidget
 
+from ldm_studio.engine.adapter_scan import adapter_kind
 from ldm_studio.engine.errors import InputError
 from ldm_studio.engine.metadata.png import read_png_request
 from ldm_studio.engine.model_scan import ModelEntry
@@ -180,6 +181,8 @@ class MainWindow(QMainWindow):
         self.gallery.errorOccurred.connect(self.notice.show_error)
         self.models.changed.connect(self._on_models_changed)
         self.adapters_panel.listed.connect(self.prompt_panel.completer.set_names)
+        self.adapters_panel.message.connect(lambda text: status.showMessage(text, 8000))
+        self.adapters_panel.errorOccurred.connect(self.notice.show_error)
         self.models.message.connect(lambda text: status.showMessage(text, 8000))
         self.models.errorOccurred.connect(self.notice.show_error)
         self.document.changed.connect(self._on_document_changed)
@@ -292,10 +295,15 @@ class MainWindow(QMainWindow):
         self.open_paths([Path(p) for p in paths])
 
     def open_paths(self, paths: Sequence[Path]) -> None:
-        """Checkpoints join the models folder; the first image opens, with its parameters if any."""
+        """Checkpoints join the models folder, LoRAs and embeddings their folders; the first image opens,
+        with its parameters if any."""
         dropped = sort_dropped(paths)
-        if dropped.models:
-            self.models.add_files(dropped.models)
+        kinds = {path: adapter_kind(path) for path in dropped.models}  # a header read each
+        adapters = [(path, kind) for path, kind in kinds.items() if kind is not None]
+        if adapters:
+            self.adapters_panel.add_files(adapters)
+        if checkpoints := [path for path, kind in kinds.items() if kind is None]:
+            self.models.add_files(checkpoints)
         if dropped.images:
             self._open_image(dropped.images[0])
         if dropped.others:

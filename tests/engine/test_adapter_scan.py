@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from ldm_studio.engine.adapter_scan import AdapterEntry, incompatibility, scan_adapters
+from ldm_studio.engine.adapter_scan import AdapterEntry, adapter_kind, incompatibility, scan_adapters
 from ldm_studio.engine.adapters.embeddings import read_embedding
 from ldm_studio.engine.adapters.lora_files import read_adapter_file
 from tests.adapter_files import loha_tensors, write_lora, write_safetensors_embedding, write_sdxl_embedding
@@ -76,3 +76,14 @@ def test_embedding_families_and_incompatibility(tmp_path):
     assert incompatibility(entries["xl"], "sdxl-refiner") == ""
     assert incompatibility(entries["one"], "demo-shapes") == ""  # nobody can tell: offered
     assert incompatibility(AdapterEntry(tmp_path / "x.pt", "lora"), "sdxl") == ""
+
+
+def test_adapter_kind_tells_loras_and_embeddings_from_checkpoints(tmp_path):
+    lora = write_lora(tmp_path / "l.safetensors", {K: (8, 768)})
+    emb = write_safetensors_embedding(tmp_path / "e.safetensors", torch.zeros(1, 768))
+    xl = write_sdxl_embedding(tmp_path / "x.safetensors", torch.zeros(1, 768), torch.zeros(1, 1280))
+    save_file({"model.diffusion_model.out.2.weight": torch.zeros(4, 4)}, str(tmp_path / "c.safetensors"))
+    kinds = [
+        adapter_kind(p) for p in (lora, emb, xl, tmp_path / "c.safetensors", tmp_path / "none.safetensors")
+    ]
+    assert kinds == ["lora", "embedding", "embedding", None, None]

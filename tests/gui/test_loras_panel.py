@@ -13,7 +13,7 @@ from ldm_studio.gui.document import Document
 from ldm_studio.gui.panels.loras import AdapterPanel
 from tests.adapter_files import write_lora, write_safetensors_embedding, write_sdxl_embedding
 from tests.gui.fake_engine import ScriptedEngine
-from tests.gui.window_fixtures import make_window, temporary_settings
+from tests.gui.window_fixtures import drop_files, make_window, temporary_settings
 
 SD1_K = "lora_unet_mid_block_attentions_0_transformer_blocks_0_attn2_to_k"
 XL_TE2 = "lora_te2_text_model_encoder_layers_0_self_attn_q_proj"
@@ -115,3 +115,19 @@ def test_notes_of_a_run_show_in_the_notice_bar(qtbot, tmp_path):
     window.generate()
     qtbot.waitUntil(lambda: len(window.gallery.results) == 1, timeout=5000)
     assert "3 modules found no layer" in window.notice.text
+
+
+def test_a_dropped_lora_and_embedding_go_into_their_folders_not_the_models(qtbot, tmp_path):
+    outside = tmp_path / "downloads"
+    outside.mkdir()
+    lora = write_lora(outside / "paint.safetensors", {SD1_K: (8, 768)})
+    emb = write_safetensors_embedding(outside / "neg.safetensors", torch.zeros(1, 768))
+    window = make_window(qtbot, tmp_path, ScriptedEngine())
+    assert drop_files(window, [lora, emb])
+    panel = window.adapters_panel
+    qtbot.waitUntil(lambda: not panel.scanning and bool(panel.loras) and bool(panel.embeddings), timeout=5000)
+    folder = window.settings.models_folder
+    assert (folder / "loras" / "paint.safetensors").is_file()
+    assert (folder / "embeddings" / "neg.safetensors").is_file()
+    assert texts(panel.items("lora"), 0) == ["paint"] and texts(panel.items("embedding"), 0) == ["neg"]
+    assert not list(folder.glob("*.safetensors"))  # nothing landed among the checkpoints

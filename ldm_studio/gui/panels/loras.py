@@ -28,6 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 from ldm_studio.engine.adapter_scan import FAMILY_NAMES, AdapterEntry, incompatibility, scan_adapters
+from ldm_studio.engine.errors import LdmError
+from ldm_studio.engine.model_scan import add_model_file
 from ldm_studio.gui.document import Document
 
 LORA_FOLDER, EMBEDDINGS_FOLDER = "loras", "embeddings"  # inside the models folder
@@ -66,7 +68,10 @@ def _with_word(prompt: str, word: str) -> str:
 
 class AdapterPanel(QWidget):
     listed = Signal(list, list)  # the LoRA names and embedding names, after each scan
+    message = Signal(str)  # news for the status bar (a file was added)
+    errorOccurred = Signal(str)  # a file that could not be added
     _scanned = Signal(int, list, list)  # from the scan thread into the GUI thread
+    _added = Signal(list, list)
 
     def __init__(self, document: Document, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -123,6 +128,7 @@ class AdapterPanel(QWidget):
         layout.addWidget(self.preview_label)
         layout.addWidget(self.hint_label)
         self._scanned.connect(self._on_scanned)
+        self._added.connect(self._on_added)
         document.changed.connect(lambda name: name == "prompt" and self._follow_prompt())
 
     # -- folders ---------------------------------------------------------------------------------
@@ -155,6 +161,34 @@ class AdapterPanel(QWidget):
         self.loras, self.embeddings, self.scanning = loras, embeddings, False
         self._refill()
         self.listed.emit([e.name for e in loras], [e.name for e in embeddings])
+
+    def add_files(self, files: list[tuple[Path, str]]) -> None:
+        """Link or copy (path, "lora" | "embedding") files into their folders in the background; rescan."""
+        targets = {"lora": self.lora_folder, "embedding": self.embeddings_folder}
+
+        def work() -> None:
+            added, errors = [], []
+            for path, kind in files:
+                folder = targets[kind]
+                try:
+                    target = add_model_file(path, folder)
+                except LdmError as exc:
+                    errors.append(str(exc))
+                    continue
+                added.append(
+                    f"Added {target.name} to the {'LoRA' if kind == 'lora' else 'embeddings'} folder"
+                )
+            self._added.emit(added, errors)
+
+        threading.Thread(target=work, name="ldm-studio-adapter-add", daemon=True).start()
+
+    @Slot(list, list)
+    def _on_added(self, added: list, errors: list) -> None:
+        for error in errors:
+            self.errorOccurred.emit(error)
+        for text in added:
+            self.message.emit(text)
+        self.rescan()
 
     def set_model_family(self, family: str | None) -> None:
         """The chosen model's family: files made for another are greyed with the reason."""
