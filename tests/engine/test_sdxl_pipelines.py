@@ -238,3 +238,20 @@ def test_half_precision_vae_overflow_is_retried_in_fp32(tmp_path):
         images = decode_latents(vae, latents)
     assert calls == [torch.bfloat16, torch.float32] and torch.isfinite(images).all()
     assert vae.dtype == torch.bfloat16  # put back afterwards
+
+
+def test_only_masked_inpaint_works_at_the_native_size_and_pastes_back(tiny, monkeypatch):
+    import dataclasses
+
+    model = tiny("sdxl").ours
+    assert model.config.default_size == (1024, 1024)
+    # The crop is worked at the model's native pixel count: 1024² would take a minute on the tiny model.
+    monkeypatch.setattr(model, "config", dataclasses.replace(model.config, default_size=(128, 128)))
+    image, mask = _inpaint_inputs()
+    request = _request(
+        mode="inpaint", steps=2, strength=0.7, init_image=image, mask=mask, inpaint_only_masked=True
+    )
+    result, ours = run_ours(model, request, monkeypatch)
+    assert ours.shape[1] * ours.shape[2] == pytest.approx(128 * 128, rel=0.3)
+    got = np.asarray(result.images[0].convert("RGB"))
+    assert got.shape == image.shape and np.array_equal(got[mask == 0], image[mask == 0])
