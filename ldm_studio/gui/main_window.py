@@ -322,9 +322,32 @@ class MainWindow(QMainWindow):
             stored = None
         if stored is not None:
             self.document.apply_parameters(stored)
+            self._restore_refiner(stored.refiner)
             self.status.showMessage(f"Opened {path.name} and restored its parameters", 8000)
+            self._say_missing_loras(stored.prompt)
         else:
             self.status.showMessage(f"Opened {path.name}", 5000)
+
+    def _restore_refiner(self, name: str | None) -> None:
+        """A PNG names its refiner by file stem (A1111's "Refiner:"): choose ours of that name, if any."""
+        if not name:
+            return
+        entry = next((e for e in self.models.user_entries if e.usable and e.name == Path(name).stem), None)
+        if entry is not None:
+            self.document.refiner = str(entry.path)
+
+    def _say_missing_loras(self, prompt: str) -> None:
+        from ldm_studio.engine.adapters.folders import missing_loras  # torch-free, not the engine's face
+
+        try:
+            _, missing = missing_loras(prompt, adapter_folders(self.settings.models_folder)[0])
+        except InputError:
+            return  # a tag with a weight that is not a number: Generate says so
+        if missing:
+            self.notice.show_info(
+                f"This image used LoRAs you do not have: {', '.join(missing)}. Put them into "
+                f"{adapter_folders(self.settings.models_folder)[0]}, or take their tags out of the prompt."
+            )
 
     # -- models and settings --------------------------------------------------------------------
 

@@ -116,3 +116,28 @@ def test_cfg_rescale_is_set_in_the_panel_and_travels_in_the_request(panel):
     assert panel.document.to_request(None, None).cfg_rescale == 0.7
     panel.document.cfg_rescale = 0.0  # a PNG without it: off again
     assert panel.cfg_rescale_spin.value() == 0.0
+
+
+def test_a_dropped_sdxl_png_restores_its_refiner_and_names_the_loras_we_lack(qtbot, tmp_path):
+    from tests.gui.window_fixtures import drop_files, png_with_a1111_parameters
+
+    settings = temporary_settings(tmp_path)
+    base = settings.models_folder / "sdxl-base.safetensors"
+    refiner = settings.models_folder / "sdxl-refiner.safetensors"
+    for path in (base, refiner):
+        path.write_bytes(b"x")
+    (settings.models_folder / "loras").mkdir()
+    (settings.models_folder / "loras" / "have.safetensors").write_bytes(b"x")
+    window = make_window(qtbot, tmp_path, ScriptedEngine(), settings)
+    qtbot.waitUntil(lambda: window.models.entry_for(str(refiner)) is not None, timeout=5000)
+    window.document.model = str(base)
+    png = png_with_a1111_parameters(
+        tmp_path / "xl.png",
+        "a fox <lora:have:0.8> <lora:gone:1>\nSteps: 30, Sampler: Euler, CFG scale: 5, Seed: 9, Size: 64x64, "
+        "Refiner: sdxl-refiner [0123456789], Refiner switch at: 0.7, CFG Rescale: 0.7",
+    )
+    assert drop_files(window.canvas, [png])
+    assert window.document.refiner == str(refiner) and window.document.refiner_switch == 0.7
+    assert window.prompt_panel.refiner_combo.currentText() == "sdxl-refiner"
+    assert window.prompt_panel.cfg_rescale_spin.value() == 0.7
+    assert "LoRAs you do not have: gone." in window.notice.text and "have," not in window.notice.text
