@@ -3,6 +3,7 @@ LoRAs made it; a bad LoRA is one line, exit 2, nothing written; modules not foun
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -24,6 +25,9 @@ def models(tmp_path_factory):
     write_lora(folder / "loras" / "style.safetensors", SHAPES)
     write_lora(folder / "loras" / "partial.safetensors", SHAPES | {"lora_unet_no_such_layer": (8, 8)})
     torch.save({"x": torch.ones(2)}, folder / "loras" / "odd.pt")
+    torch.save({"lora_unet_conv_in.alpha": Path}, folder / "loras" / "pickled.pt")  # needs code to load
+    good = (folder / "loras" / "style.safetensors").read_bytes()
+    (folder / "loras" / "cut.safetensors").write_bytes(good[:-40])
     return model
 
 
@@ -57,6 +61,8 @@ def test_lora_tag_and_option_reach_the_png(models, tmp_path):
 @pytest.mark.parametrize(("prompt", "extra", "words"), [
     ("<lora:nobody:1>", (), ["'nobody'", "loras"]),
     ("<lora:odd:1>", (), ["odd.pt", "no LoRA weights"]),
+    ("<lora:pickled:1>", (), ["pickled.pt", "needs code to unpickle"]),
+    ("<lora:cut:1>", (), ["cut.safetensors", "damaged or truncated"]),
     ("x", ("--lora", "missing.safetensors:0.5"), ["missing.safetensors"]),
 ])  # fmt: skip
 def test_bad_lora_is_one_line_exit_2_nothing_written(models, tmp_path, prompt, extra, words):
