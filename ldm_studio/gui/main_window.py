@@ -372,11 +372,21 @@ class MainWindow(QMainWindow):
         if name == "mask_blur":
             self._sync_feather_preview()
         elif name == "model":
+            self._say_if_refiner()
             # Settings the user left at the previous model's own values follow the new model.
             self._apply_model_defaults(
                 follow_size=(self.document.width, self.document.height) == self._trained_size,
                 follow_cfg=self.document.cfg_scale == self._recommended_cfg,
                 follow_noise=self.document.noise_level == self._recommended_noise,
+            )
+
+    def _say_if_refiner(self) -> None:
+        entry = self._model_entry()
+        if entry is not None and entry.family == "sdxl-refiner":
+            self.notice.show_info(
+                f"{entry.name} is an SDXL refiner, meant to finish a base model's image: choose an SDXL"
+                " base as the model and this one as its Refiner, or use it in Image → Image at a low"
+                " strength. Text → Image with it alone still runs."
             )
 
     def _apply_model_defaults(self, follow_size: bool, follow_cfg: bool, follow_noise: bool) -> None:

@@ -76,6 +76,8 @@ def test_choosing_sdxl_in_the_window_sets_1024_and_the_refiner_goes_into_the_req
     engine = ScriptedEngine()
     window = make_window(qtbot, tmp_path, engine, settings)
     qtbot.waitUntil(lambda: window.models.entry_for(str(refiner)) is not None, timeout=5000)
+    window.document.model = str(refiner)  # a refiner alone: it runs, and the window says what it is for
+    assert "is an SDXL refiner, meant to finish a base model's image" in window.notice.text
     window.document.model = str(base)
     assert (window.document.width, window.document.height) == (1024, 1024)
     panel = window.prompt_panel
