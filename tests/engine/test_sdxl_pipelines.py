@@ -200,6 +200,13 @@ def test_sizes_must_be_multiples_of_32(tiny):
 
     with pytest.raises(InputError, match="multiple of 32"):
         our_pipeline.run(tiny("sdxl").ours, _request(width=80), threading.Event())
+    refiner = str(tiny("sdxl-refiner").path)
+    with pytest.raises(InputError, match="with the refiner sdxl-refiner: width 96 is not a multiple of 64"):
+        our_pipeline.run(tiny("sdxl").ours, _request(width=96, refiner=refiner), threading.Event())
+    with pytest.raises(InputError, match="hand-off works in txt2img and img2img"):
+        image, mask = _inpaint_inputs()
+        inpaint = _request(mode="inpaint", refiner=refiner, init_image=image, mask=mask)
+        our_pipeline.run(tiny("sdxl").ours, inpaint, threading.Event())
     with pytest.raises(InputError, match="empty_negative"):
         our_pipeline.run(tiny("sdxl").ours, _request(empty_negative="nothing"), threading.Event())
 

@@ -16,6 +16,7 @@ import torch
 from ldm_studio.engine.errors import InputError
 from ldm_studio.engine.requests import Cancelled, Event, GenerationRequest, Preview, Progress
 from ldm_studio.engine.sampling.schedules import DiscreteSchedule
+from ldm_studio.engine.validation import check_size
 
 REFINER_MODES = ("txt2img", "img2img")
 _loaded: dict[tuple, object] = {}  # the last refiner loaded, so a second Generate does not reload it
@@ -56,6 +57,13 @@ def load_refiner(model, request: GenerationRequest, given=None):
             f"{refiner.name} cannot refine {model.name}: it is {refiner.config.label}, "
             f"the model is {model.config.label}"
         )
+    # The refiner has one level more than the base (4 against 3): its grid is 64 px, not 32.
+    unet = refiner.config.unet
+    multiple = refiner.config.vae.downscale * 2 ** (len(unet.channel_mult) - 1)
+    try:
+        check_size(request.width, request.height, multiple)
+    except InputError as exc:
+        raise InputError(f"with the refiner {refiner.name}: {exc}") from None
     return refiner
 
 
