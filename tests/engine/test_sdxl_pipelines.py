@@ -19,7 +19,7 @@ from ldm_studio.engine.checkpoints.loading import load_model
 from ldm_studio.engine.errors import InputError
 from ldm_studio.engine.pipelines import run as our_pipeline
 from ldm_studio.engine.pipelines import sdxl_conditioning
-from ldm_studio.engine.requests import GenerationRequest, Preview, Progress
+from ldm_studio.engine.requests import SAMPLERS, SCHEDULES, GenerationRequest, Preview, Progress
 from tests.engine import diffusers_sdxl as ref
 from tests.engine.diffusers_pipelines import run_reference, sd_scheduler
 from tests.engine.test_pipeline_parity import NEGATIVE, PROMPT, SEED, _inpaint_inputs, assert_close, run_ours
@@ -262,3 +262,24 @@ def test_only_masked_inpaint_works_at_the_native_size_and_pastes_back(tiny, monk
     assert ours.shape[1] * ours.shape[2] == pytest.approx(128 * 128, rel=0.3)
     got = np.asarray(result.images[0].convert("RGB"))
     assert got.shape == image.shape and np.array_equal(got[mask == 0], image[mask == 0])
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_every_sampler_runs_on_sdxl(tiny, monkeypatch, sampler):
+    schedule = "trailing" if sampler == "lcm" and "trailing" in SCHEDULES else "normal"
+    request = _request(sampler=sampler, schedule=schedule, steps=2, width=32, height=32, batch_size=2)
+    result, ours = run_ours(tiny("sdxl").ours, request, monkeypatch)
+    assert len(result.images) == 2 and torch.isfinite(ours).all()
+
+
+def test_emphasis_changes_both_towers(tiny):
+    model = tiny("sdxl").ours
+    with torch.inference_mode():
+        (plain, pooled), _ = sdxl_conditioning.encode_sdxl_pair(model, "a red cube", "", False)
+        (weighted, weighted_pooled), _ = sdxl_conditioning.encode_sdxl_pair(
+            model, "a (red:1.5) cube", "", False
+        )
+    width = model.text_encoder.config.hidden_size
+    assert not torch.allclose(plain[..., :width], weighted[..., :width])  # CLIP-L part
+    assert not torch.allclose(plain[..., width:], weighted[..., width:])  # bigG part
+    torch.testing.assert_close(pooled, weighted_pooled)  # emphasis weights the context, not the pooled vector
