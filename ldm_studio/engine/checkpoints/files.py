@@ -116,7 +116,7 @@ def read_checkpoint(path: str | Path) -> CheckpointReader:
         raise CheckpointError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
     size = path.stat().st_size
     with path.open("rb") as f:
-        head = f.read(16)
+        head = f.read(32)  # enough for the longest magic in _KNOWN_MAGIC
     kind = _sniff_format(head, size)
     if kind == "safetensors":
         tensors, metadata = read_safetensors_header(path)

@@ -186,12 +186,14 @@ def _all_finite(tensor: torch.Tensor) -> bool:
     return bool(torch.isfinite(tensor.sum(dtype=torch.float32))) or bool(torch.isfinite(tensor).all())
 
 
-def _not_finite(job: _Job, what: str) -> LdmError:
+def _not_finite(job: _Job, what: str, *, guided: bool = True) -> LdmError:
     """The error for NaN/Inf found in `what`: such values would decode to an all-black image."""
-    hint = " or try --precision fp32" if job.model.dtype != torch.float32 else ""
+    causes = f", or the CFG scale ({job.request.cfg_scale:g}) is too large" if guided else ""
+    if job.model.dtype != torch.float32:
+        causes += ", or half precision overflowed (try --precision fp32)"
     return LdmError(
         f"{job.model.name}: {what} became NaN or infinite, so nothing was written: the model's weights "
-        f"may be damaged (re-download it), or the CFG scale ({job.request.cfg_scale:g}) is too large{hint}"
+        f"may be damaged (re-download it){causes}"
     )
 
 
@@ -263,7 +265,7 @@ def _sample(
 
     yield Progress(0, total)
     if not _all_finite(x):
-        raise _not_finite(job, "the starting latent (the input image through the VAE encoder)")
+        raise _not_finite(job, "the starting latent (the input image through the VAE encoder)", guided=False)
     if total == 0:
         return x
     try:
@@ -321,7 +323,7 @@ def _decode(job: _Job, latents: torch.Tensor) -> list:
     with torch.inference_mode():
         images = decode_latents(_final_vae(job), latents)  # retried in fp32 there when fp16 overflowed
         if not _all_finite(images):
-            raise _not_finite(job, "the VAE's decoded image")
+            raise _not_finite(job, "the VAE's decoded image", guided=False)
         return tensor_to_pil(images)
 
 
