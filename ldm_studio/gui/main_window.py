@@ -193,8 +193,6 @@ class MainWindow(QMainWindow):
     def generate(self) -> Job | None:
         """Freeze the document into a request and queue it; say what is missing instead if it cannot run."""
         document = self.document
-        if not document.seed_locked:
-            document.randomize_seed()
         image = self.canvas.image()
         mask = self.canvas.mask() if document.mode == "inpaint" and image is not None else None
         try:
@@ -203,6 +201,9 @@ class MainWindow(QMainWindow):
         except InputError as exc:
             self.notice.show_error(str(exc))
             return None
+        if not document.seed_locked:  # only a run that goes ahead draws a new seed; the field shows it
+            document.randomize_seed()
+            request = request.replace(seed=document.seed)
         if self.notice.kind == "error":
             self.notice.dismiss()  # a new attempt: the old error is no longer news
         self.settings.document = document.values()  # a crash later must not lose the prompt

@@ -43,7 +43,8 @@ def _bundled_entry(inspect: Callable[[Path], ModelEntry], paths: Sequence[Path])
     return ModelEntry(
         first.path,
         family=first.family,
-        family_label=first.family_label or "Demo",
+        # Every demo model by name ("Demo shapes + Demo upscaler"): the one row stands for all of them.
+        family_label=" + ".join(dict.fromkeys(e.family_label for e in entries if e.family_label)) or "Demo",
         modes=modes,
         default_size=first.default_size,
         default_cfg_scale=first.default_cfg_scale,

@@ -139,7 +139,8 @@ class PromptPanel(QWidget):
         )
         bind_spin(document, "cfg_rescale", self.cfg_rescale_spin)
         self.form.addRow("Steps", self.steps_spin)
-        self.form.addRow("CFG scale", _row(self.cfg_spin, QLabel("rescale"), self.cfg_rescale_spin))
+        self.cfg_row = _row(self.cfg_spin, QLabel("rescale"), self.cfg_rescale_spin)
+        self.form.addRow("CFG scale", self.cfg_row)
 
         self.seed_spin = _double_spin(0, MAX_SEED, 1, 0)  # QSpinBox stops at 2³¹-1; seeds go to 2³²-1
         self.random_seed_button = QToolButton(text="Random")
@@ -229,6 +230,12 @@ class PromptPanel(QWidget):
         }
         for widget, shown in visible.items():
             self.form.setRowVisible(widget, shown)
+        # Upscalers other than SD's x4 (the bundled demo, CompVis LDM-BSR) read no text: their prompt
+        # and guidance would do nothing, so they are not shown.
+        uses_text = mode != "upscale" or self._family == "sd-x4-upscaler"
+        self.prompt_edit.setVisible(uses_text)
+        self.negative_edit.setVisible(uses_text)
+        self.form.setRowVisible(self.cfg_row, uses_text)
         self.padding_spin.setEnabled(self.document.inpaint_only_masked)
         self._show_size_note()
 
