@@ -128,6 +128,7 @@ def run_generation_command(args: argparse.Namespace) -> int:
     from ldm_studio.engine.errors import InputError
     from ldm_studio.engine.outputs import check_destination, save_png_atomic
     from ldm_studio.engine.pipelines.run import run
+    from ldm_studio.engine.validation import check_limits
     from ldm_studio.progress import ProgressBar
 
     # Before any work: an output that cannot be saved (read-only folder, unknown extension) or a size of
@@ -138,6 +139,7 @@ def run_generation_command(args: argparse.Namespace) -> int:
         if value is not None and value <= 0:
             raise InputError(f"--{side} {value}: give a positive size, or leave it out for the model's own")
     request = request_from_args(args)
+    check_limits(request)  # numbers and sizes that no model could run: refused before loading one
     model = load_model(
         resolve_model_path(request.model, request.mode),
         device=request.device,

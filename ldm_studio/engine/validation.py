@@ -66,21 +66,9 @@ def _check_text(name: str, text: str) -> None:
         ) from None
 
 
-def validate_request(
-    request: GenerationRequest,
-    *,
-    modes: Iterable[str],
-    size_multiple: int,
-    family_label: str,
-    output_scale: int = 1,
-) -> None:
-    """Raise InputError when the request cannot run on a model of this family (`output_scale`: how much
-    larger than the input an upscaler's output is)."""
-    if request.mode not in MODES:
-        raise InputError(f"unknown mode {request.mode!r}: expected one of {', '.join(MODES)}")
-    modes = tuple(modes)
-    if request.mode not in modes:
-        raise InputError(f"{family_label} cannot do {request.mode}: it can do {', '.join(modes)}")
+def check_limits(request: GenerationRequest) -> None:
+    """The checks that need no model (numbers, text, sizes that can never fit): the CLI runs them before
+    loading one, `validate_request` again with the model."""
     if request.steps < 1:
         raise InputError(f"steps must be at least 1 (got {request.steps})")
     if request.batch_size < 1:
@@ -117,6 +105,26 @@ def validate_request(
             raise InputError(
                 f"the padding around the mask must not be negative (got {request.inpaint_padding})"
             )
+    if request.mode == "txt2img" and request.width > 0 and request.height > 0:
+        check_run_size(request.width, request.height, request.batch_size)
+
+
+def validate_request(
+    request: GenerationRequest,
+    *,
+    modes: Iterable[str],
+    size_multiple: int,
+    family_label: str,
+    output_scale: int = 1,
+) -> None:
+    """Raise InputError when the request cannot run on a model of this family (`output_scale`: how much
+    larger than the input an upscaler's output is)."""
+    if request.mode not in MODES:
+        raise InputError(f"unknown mode {request.mode!r}: expected one of {', '.join(MODES)}")
+    modes = tuple(modes)
+    if request.mode not in modes:
+        raise InputError(f"{family_label} cannot do {request.mode}: it can do {', '.join(modes)}")
+    check_limits(request)
     if request.mode == "txt2img":
         check_size(request.width, request.height, size_multiple)
         check_run_size(request.width, request.height, request.batch_size)

@@ -85,3 +85,37 @@ def test_nan_weights_stop_the_run_with_what_and_where(checkpoint, part, paramete
 def test_a_cfg_so_large_it_overflows_stops_at_the_first_step(checkpoint):
     with pytest.raises(LdmError, match=r"step 1 of 3.*CFG scale"):
         _run(load_model(checkpoint), cfg_scale=1e300)
+
+
+def test_the_cpu_allocators_error_is_the_same_out_of_memory_message_as_a_gpus(checkpoint, monkeypatch):
+    from ldm_studio.engine.errors import OutOfMemory
+    from ldm_studio.engine.pipelines import run as run_module
+
+    def no_memory(*args):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
+
+    monkeypatch.setattr(run_module, "_decode", no_memory)
+    with pytest.raises(OutOfMemory, match="out of memory at 64x64 with a batch of 1"):
+        _run(load_model(checkpoint))
+
+
+def test_other_runtime_errors_are_not_called_out_of_memory(checkpoint, monkeypatch):
+    from ldm_studio.engine.pipelines import run as run_module
+
+    def bug(*args):
+        raise RuntimeError("shape mismatch")
+
+    monkeypatch.setattr(run_module, "_decode", bug)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        _run(load_model(checkpoint))
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"seed": 2**64}, {"cfg_scale": math.nan}, {"steps": 0}, {"batch_size": 65}, {"width": 16384}],
+)
+def test_limits_that_need_no_model_are_checked_without_one(changes):
+    from ldm_studio.engine.validation import check_limits
+
+    with pytest.raises(InputError):
+        check_limits(GenerationRequest(**changes))
