@@ -105,3 +105,41 @@ def test_a_float_tiff_is_scaled_by_its_range(tmp_path):
     Image.fromarray(wide, mode="F").save(tmp_path / "w.tif")
     image = load_image(tmp_path / "w.tif")[..., 0]
     assert (image.min(), image.max()) == (0, 255)
+
+
+_SAVER = """
+import sys
+import numpy as np
+from PIL import Image
+from ldm_studio.engine.outputs import save_png_atomic
+from ldm_studio.engine.requests import GenerationRequest
+
+image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (512, 512, 3), dtype=np.uint8))
+print("ready", flush=True)
+while True:
+    save_png_atomic(image, "x\\nSteps: 1", GenerationRequest(), sys.argv[1])
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "kill") or os.name == "nt", reason="SIGKILL semantics")
+def test_kill_9_while_saving_never_leaves_an_empty_or_partial_image(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    folder = tmp_path / "out"
+    for attempt in range(6):
+        saver = subprocess.Popen(
+            [sys.executable, "-c", _SAVER, str(folder / "out.png")], stdout=subprocess.PIPE, text=True
+        )
+        assert saver.stdout.readline().strip() == "ready"
+        time.sleep(0.15 + 0.07 * attempt)  # land at different moments of a save
+        saver.send_signal(signal.SIGKILL)
+        saver.wait()
+    images = sorted(folder.glob("*.png"))
+    assert images  # the saver did save
+    for path in images:
+        with Image.open(path) as image:
+            image.load()  # complete, or this raises
+    # Whatever was cut short is only one of our hidden temporaries, cleared on a later save.
+    assert all(p.name.startswith(".ldm_studio-") for p in folder.iterdir() if p.suffix != ".png")
