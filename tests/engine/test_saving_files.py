@@ -143,3 +143,18 @@ def test_kill_9_while_saving_never_leaves_an_empty_or_partial_image(tmp_path):
             image.load()  # complete, or this raises
     # Whatever was cut short is only one of our hidden temporaries, cleared on a later save.
     assert all(p.name.startswith(".ldm_studio-") for p in folder.iterdir() if p.suffix != ".png")
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".webp"])
+def test_jpeg_and_webp_parameters_read_back(tmp_path, suffix):
+    from ldm_studio.engine.metadata import read_png_request
+
+    text = "a lighthouse, ünïcode\nSteps: 12, Sampler: Heun, CFG scale: 5, Seed: 77, Size: 16x16"
+    saved = save_png_atomic(IMAGE, text, REQUEST, tmp_path / f"out{suffix}")
+    request = read_png_request(saved)
+    assert (request.prompt, request.steps, request.sampler, request.seed) == (
+        "a lighthouse, ünïcode",
+        12,
+        "heun",
+        77,
+    )

@@ -37,7 +37,31 @@ def _text_chunks(image: Image.Image) -> dict[str, str]:
     chunks = getattr(image, "text", None)
     if chunks is None:
         chunks = image.info
-    return {key: value for key, value in chunks.items() if isinstance(value, str)}
+    found = {key: value for key, value in chunks.items() if isinstance(value, str)}
+    if A1111_CHUNK not in found and (comment := _exif_user_comment(image)):
+        found[A1111_CHUNK] = comment  # JPEG / WebP: A1111 keeps the parameters in EXIF UserComment
+    return found
+
+
+_EXIF_IFD, _USER_COMMENT = 0x8769, 0x9286
+
+
+def _exif_user_comment(image: Image.Image) -> str:
+    """EXIF UserComment as text: an 8-byte charset prefix, then the text ("UNICODE" is UTF-16)."""
+    try:
+        raw = image.getexif().get_ifd(_EXIF_IFD).get(_USER_COMMENT)
+    except Exception:  # damaged EXIF is no parameters, not an error
+        return ""
+    if isinstance(raw, str):
+        return raw
+    if not isinstance(raw, bytes) or len(raw) < 8:
+        return ""
+    prefix, body = raw[:8], raw[8:]
+    if prefix.startswith(b"UNICODE"):
+        # A1111 writes big-endian; a byte-order mark, where present, says otherwise.
+        encoding = "utf-16" if body[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-16-be"
+        return body.decode(encoding, errors="replace")
+    return body.decode("utf-8", errors="replace").rstrip("\0")
 
 
 def read_png_request(source: str | Path | Image.Image) -> GenerationRequest | None:
