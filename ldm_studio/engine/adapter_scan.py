@@ -177,6 +177,12 @@ def lora_family(shapes: dict[str, list[int]], metadata: dict[str, str]) -> str |
     """sd1 / sd2 / sdxl from the shapes, else the metadata (None when neither tells)."""
     widths = _input_widths(shapes)
     modules = {_module_name(key.split(".", 1)[0]) for key in shapes} | set(widths)
+    return family_from_widths(widths, modules, metadata)
+
+
+def family_from_widths(widths: dict[str, int], modules: set[str], metadata: dict[str, str]) -> str | None:
+    """The one rule (the engine's reader uses it too): a second text tower → SDXL; else the cross-attention
+    context width; else the first text layer's width; else the kohya / modelspec metadata."""
     if any(m.startswith("lora_te2_") for m in modules):
         return "sdxl"
     for module, width in widths.items():

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import torch
 
+from ldm_studio.engine.adapter_scan import FAMILY_NAMES, family_from_widths, trigger_words
 from ldm_studio.engine.errors import CheckpointError, InputError
-
-FAMILY_NAMES = {"sd1": "SD 1.x", "sd2": "SD 2.x", "sdxl": "SDXL"}
 
 # Tensor-name suffix → canonical factor name. Longest suffixes first where one ends another.
 _SUFFIXES = {
@@ -75,7 +74,7 @@ class AdapterFile:
 
     @property
     def trigger_words(self) -> list[str]:
-        return trigger_words(self.metadata)
+        return list(trigger_words(self.metadata))
 
     def kinds(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -271,11 +270,7 @@ def _peft_alpha(name: str, per_part: dict[str, dict]) -> float | None:
     return None
 
 
-# ---- family and trigger words ----
-
-_TEXT_INPUT_LAYERS = ("self_attn_q_proj", "self_attn_k_proj", "self_attn_v_proj", "mlp_fc1")
-_CONTEXT_FAMILY = {768: "sd1", 1024: "sd2", 2048: "sdxl", 1280: "sdxl"}
-_TEXT_FAMILY = {768: "sd1", 1024: "sd2"}
+# ---- family ----
 
 
 def in_features(module: AdapterModule) -> int | None:
@@ -295,48 +290,7 @@ def in_features(module: AdapterModule) -> int | None:
 
 
 def detect_family(modules: dict[str, AdapterModule], metadata: dict[str, str]) -> str | None:
-    """sd1 / sd2 / sdxl from the shapes (text widths, cross-attention context width), else the metadata."""
-    names = modules.keys()
-    if any(n.startswith("lora_te2_") for n in names):
-        return "sdxl"
-    for name, module in modules.items():
-        if name.startswith("lora_unet_") and name.endswith(("attn2_to_k", "attn2_to_v")):
-            width = in_features(module)
-            if width in _CONTEXT_FAMILY:
-                return _CONTEXT_FAMILY[width]
-    for name, module in modules.items():
-        if name.startswith("lora_te1_") and name.endswith(_TEXT_INPUT_LAYERS):
-            width = in_features(module)
-            if width in _TEXT_FAMILY:
-                return _TEXT_FAMILY[width]
-    return family_from_metadata(metadata)
-
-
-def family_from_metadata(metadata: dict[str, str]) -> str | None:
-    version = metadata.get("ss_base_model_version", "").lower()
-    architecture = metadata.get("modelspec.architecture", "").lower()
-    if version.startswith("sdxl") or architecture.startswith("stable-diffusion-xl"):
-        return "sdxl"
-    if version.startswith("sd_v2") or architecture.startswith("stable-diffusion-v2"):
-        return "sd2"
-    if version.startswith("sd_v1") or architecture.startswith("stable-diffusion-v1"):
-        return "sd1"
-    return None
-
-
-def trigger_words(metadata: dict[str, str], limit: int = 20) -> list[str]:
-    """The most frequent training tags (`ss_tag_frequency`: {dataset: {tag: count}}), most frequent first."""
-    raw = metadata.get("ss_tag_frequency")
-    if not raw:
-        return []
-    try:
-        datasets = json.loads(raw)
-    except ValueError:
-        return []
-    counts: dict[str, int] = {}
-    for tags in datasets.values() if isinstance(datasets, dict) else ():
-        for tag, count in tags.items() if isinstance(tags, dict) else ():
-            tag = tag.strip()
-            if tag and isinstance(count, int | float):
-                counts[tag] = counts.get(tag, 0) + int(count)
-    return sorted(counts, key=lambda tag: (-counts[tag], tag))[:limit]
+    """sd1 / sd2 / sdxl from the shapes (text widths, cross-attention context width), else the metadata:
+    the same rule as the window's header-only scan (`adapter_scan.family_from_widths`)."""
+    widths = {name: width for name, module in modules.items() if (width := in_features(module)) is not None}
+    return family_from_widths(widths, set(modules), metadata)
