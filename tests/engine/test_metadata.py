@@ -18,7 +18,7 @@ from ldm_studio.engine.metadata import (
 )
 from ldm_studio.engine.requests import GenerationRequest
 
-# The parameter-line grammar from REFERENCE §6, kept here literally so the test does not trust our copy.
+# The parameter-line grammar of docs/MODEL_FACTS.md, kept here literally so the test does not trust our copy.
 A1111_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 
 TXT2IMG = GenerationRequest(

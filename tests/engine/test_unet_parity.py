@@ -12,7 +12,7 @@ from ldm_studio.engine.nets.configs import UNetConfig
 from ldm_studio.engine.nets.unet import UNetModel
 from tests.engine.reference_convert import diffusers_legacy_unet, diffusers_unet, randomize_
 
-# Tiny versions of the real families (REFERENCE.md table 1): same structure, 32/64/128 channels.
+# Tiny versions of the real families (docs/MODEL_FACTS.md): same structure, 32/64/128 channels.
 SD1 = UNetConfig(
     model_channels=32, channel_mult=(1, 2, 2), attention_resolutions=(2, 1), num_heads=8, context_dim=32
 )

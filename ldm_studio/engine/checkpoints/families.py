@@ -115,7 +115,7 @@ _OPEN_CLIP_H = TextEncoderConfig(
     layer="penultimate",
     pad_token_id=0,
 )
-# SDXL (REFERENCE §9): CLIP-L and bigG both read at the penultimate layer without the final LayerNorm;
+# SDXL (docs/MODEL_FACTS.md): CLIP-L and bigG both read at the penultimate layer without the final LayerNorm;
 # bigG's pooled projection and the micro-conditioning make the vector `y` (label_emb.0).
 _SDXL_CLIP_L = TextEncoderConfig(layer="penultimate", final_norm=False)
 _SDXL_BIGG = TextEncoderConfig(

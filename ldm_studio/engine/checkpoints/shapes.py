@@ -1,4 +1,4 @@
-"""Network configs and the model family, read from tensor names and shapes alone (REFERENCE §2).
+"""Network configs and the model family, read from tensor names and shapes alone (docs/MODEL_FACTS.md).
 
 Widths (model channels, context size, text width) are read, not matched against known values, so a
 tiny test model of a family is told apart by the same features as the real one:

@@ -32,7 +32,7 @@ CFG_RESCALE_KEY = "CFG Rescale"
 _CFG_RESCALE_KEYS = (CFG_RESCALE_KEY, "CFG Rescale φ", "CFG Rescale phi", "Rescale CFG")
 _SAMPLERS_BY_A1111_NAME = {display.lower(): name for name, display in A1111_SAMPLER_NAMES.items()}
 
-# The parameter-line grammar A1111 itself parses with (REFERENCE §6), kept as the reference that
+# The parameter-line grammar A1111 itself parses with (docs/MODEL_FACTS.md), kept as the reference that
 # find_parameters must agree with: its findall is quadratic on a long line without a colon ("a " * 30000
 # blocks for seconds), as every start position re-reads the key run to the end of the line.
 PARAM_PATTERN = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')

@@ -1,6 +1,6 @@
 """What the UNet is conditioned on, per family: text contexts and the channels concatenated to x.
 
-Families differ only here (REFERENCE §4): crossattn models read text; 9-channel inpainting models also
+Families differ only here (docs/MODEL_FACTS.md): crossattn models read text; 9-channel inpainting models also
 get [mask, masked-image latent]; the x4 upscaler gets the noise-augmented low-res image and its noise
 level as a class label; the CompVis LDM models get channels only.
 """

@@ -1,7 +1,7 @@
 """Cheap live previews: a latent becomes an RGB picture through one small linear map, no VAE decode.
 
 The picture is at latent resolution (1/8 or 1/4 of the output); the GUI scales it up. A full decode
-costs about as much as a whole sampling step, a linear map costs next to nothing (REFERENCE §5).
+costs about as much as a whole sampling step, a linear map costs next to nothing (docs/MODEL_FACTS.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SDXL's conditioning: the context of its text towers and the vector `y` (REFERENCE §9).
+"""SDXL's conditioning: the context of its text towers and the vector `y` (docs/MODEL_FACTS.md).
 
 - Context: the chunk contexts of each tower concatenated along the width, CLIP-L's first then bigG's
   (the refiner has bigG alone), each the penultimate layer without the final LayerNorm. Prompts longer
