@@ -1,4 +1,4 @@
-"""The Outpaint tool bar and its place in the main window.
+"""The Outpaint tool bars and their place in the main window (above the canvas).
 
 Fields per side and Extend; presets +64 / +128 / +256 px on the chosen sides; "to size" W x H; the
 fill of the new area (edge, blur, noise) and the overlap back over the old image (32 px). The drag
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtWidgets import QComboBox, QLabel, QSpinBox, QToolBar, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QComboBox, QLabel, QSpinBox, QToolBar, QVBoxLayout, QWidget
 
 from ldm_studio.engine.errors import InputError
 from ldm_studio.engine.validation import MAX_SIDE
@@ -32,8 +33,11 @@ def _spin(low: int, high: int, value: int, tip: str, step: int = 8, suffix: str 
     return spin
 
 
-class OutpaintToolbar(QToolBar):
-    """`extend(sides)` does the work (the window's outpaint); the bar only collects the numbers."""
+class OutpaintToolbar(QWidget):
+    """Two tool bar rows above the canvas (one row would not fit beside the docks).
+
+    `extend(sides, fill, overlap)` does the work (the window's outpaint); `report(line)` shows a refusal.
+    """
 
     def __init__(
         self,
@@ -41,55 +45,72 @@ class OutpaintToolbar(QToolBar):
         report: Callable[[str], None],
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__("Outpaint", parent)
-        self.setObjectName("outpaint_toolbar")  # saveState needs names
+        super().__init__(parent)
+        self.setObjectName("outpaint_toolbar")
         self._extend, self._report = extend, report
-        self.addWidget(QLabel(" Outpaint "))
+        self.sides_row, self.options_row = QToolBar("Outpaint"), QToolBar("Outpaint size")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        for row in (self.sides_row, self.options_row):
+            row.setMovable(False)
+            layout.addWidget(row)
+        self._build_sides_row(self.sides_row)
+        self._build_options_row(self.options_row)
+        self._image_size: tuple[int, int] | None = None
+
+    def _build_sides_row(self, row: QToolBar) -> None:
+        row.addWidget(QLabel(" Outpaint "))
         self.side_fields = {
             side: _spin(0, MAX_SIDE, 0, f"Pixels to add on the {side}") for side in outpaint.SIDES
         }
         for side, spin in self.side_fields.items():
-            self.addWidget(QLabel(f" {side[0].upper()} "))
-            self.addWidget(spin)
-        self.extend_action = self.addAction("Extend")
+            row.addWidget(QLabel(f" {side.capitalize()} "))
+            row.addWidget(spin)
+        self.extend_action = row.addAction("Extend")
         self.extend_action.setToolTip("Add the pixels in the fields and mask the new area for Inpaint")
         self.extend_action.triggered.connect(self.extend_by_fields)
-        self.addSeparator()
-        self.side_choice = QComboBox()
-        self.side_choice.addItems(list(outpaint.SIDE_CHOICES))
-        self.side_choice.setToolTip("Where the presets and To size add pixels")
-        self.addWidget(self.side_choice)
-        self.preset_actions = {}
-        for pixels in PRESETS:
-            action = self.addAction(f"+{pixels}")
-            action.setToolTip(f"Add {pixels} px on the chosen sides")
-            action.triggered.connect(lambda _=False, px=pixels: self.extend_by_preset(px))
-            self.preset_actions[pixels] = action
-        self.addSeparator()
-        self.width_field = _spin(8, MAX_SIDE, 512, "Width to grow the image to")
-        self.height_field = _spin(8, MAX_SIDE, 512, "Height to grow the image to")
-        self.addWidget(QLabel(" to "))
-        self.addWidget(self.width_field)
-        self.addWidget(QLabel("×"))
-        self.addWidget(self.height_field)
-        self.to_size_action = self.addAction("To size")
-        self.to_size_action.setToolTip("Grow the image to this size on the chosen sides")
-        self.to_size_action.triggered.connect(self.extend_to_size)
-        self.addSeparator()
+        row.addSeparator()
         self.fill_choice = QComboBox()
         self.fill_choice.addItems(list(FILLS))
         self.fill_choice.setToolTip(
             "What the new area starts as: edge = the border pixels stretched out, blur = blurred "
             "surrounding colours, noise = coloured noise"
         )
-        self.addWidget(QLabel(" Fill "))
-        self.addWidget(self.fill_choice)
+        row.addWidget(QLabel(" Fill "))
+        row.addWidget(self.fill_choice)
         self.overlap_field = _spin(
             0, 256, outpaint.DEFAULT_OVERLAP, "How far the mask reaches back over the old image (feathered)"
         )
-        self.addWidget(QLabel(" Overlap "))
-        self.addWidget(self.overlap_field)
-        self._image_size: tuple[int, int] | None = None
+        row.addWidget(QLabel(" Overlap "))
+        row.addWidget(self.overlap_field)
+
+    def _build_options_row(self, row: QToolBar) -> None:
+        row.addWidget(QLabel(" Grow "))
+        self.side_choice = QComboBox()
+        self.side_choice.addItems(list(outpaint.SIDE_CHOICES))
+        self.side_choice.setToolTip("Where the presets and To size add pixels")
+        row.addWidget(self.side_choice)
+        self.preset_actions = {}
+        for pixels in PRESETS:
+            action = row.addAction(f"+{pixels}")
+            action.setToolTip(f"Add {pixels} px on the chosen sides")
+            action.triggered.connect(lambda _=False, px=pixels: self.extend_by_preset(px))
+            self.preset_actions[pixels] = action
+        row.addSeparator()
+        self.width_field = _spin(8, MAX_SIDE, 512, "Width to grow the image to")
+        self.height_field = _spin(8, MAX_SIDE, 512, "Height to grow the image to")
+        row.addWidget(QLabel(" to "))
+        row.addWidget(self.width_field)
+        row.addWidget(QLabel("×"))
+        row.addWidget(self.height_field)
+        self.to_size_action = row.addAction("To size")
+        self.to_size_action.setToolTip("Grow the image to this size on the chosen sides")
+        self.to_size_action.triggered.connect(self.extend_to_size)
+
+    def button_for(self, action) -> QWidget | None:
+        """The tool button showing `action` (for tests and keyboard focus)."""
+        return self.sides_row.widgetForAction(action) or self.options_row.widgetForAction(action)
 
     def follow_image(self, size: tuple[int, int] | None) -> None:
         """The canvas image changed: To size starts from its size."""
@@ -124,6 +145,7 @@ def install_outpaint(window) -> OutpaintToolbar:
     """Add the Outpaint tool bar and the canvas edge handles to a MainWindow."""
 
     def extend(sides: dict[str, int], fill: str, overlap: int) -> None:
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)  # a 4096² canvas takes about a second
         try:
             width, height = outpaint.extend_working_image(
                 window.canvas, sides, fill=fill, overlap=overlap, sketch=getattr(window, "sketch", None)
@@ -131,6 +153,8 @@ def install_outpaint(window) -> OutpaintToolbar:
         except InputError as error:
             window.notice.show_error(str(error))
             return
+        finally:
+            QApplication.restoreOverrideCursor()
         window.document.mode = "inpaint"
         window.status.showMessage(
             f"Extended to {width}x{height}: Generate inpaints the new area (Inpaint mode)", 8000
@@ -138,7 +162,8 @@ def install_outpaint(window) -> OutpaintToolbar:
 
     bar = OutpaintToolbar(extend, window.notice.show_error, window)
     window.outpaint_toolbar = bar
-    window.addToolBar(bar)
+    layout = window.centralWidget().layout()
+    layout.insertWidget(layout.indexOf(window.canvas), bar)  # right above the canvas and its handles
 
     def drag_extend(side: str, pixels: int) -> None:
         extend({side: pixels}, bar.fill_choice.currentText(), bar.overlap_field.value())
