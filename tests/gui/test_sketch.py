@@ -161,3 +161,19 @@ def test_a_soft_brush_blends_and_overlapping_segments_do_not_darken():
     alpha = layer.to_rgba()[..., 3]
     assert alpha[20, 40] == 255 and 0 < alpha[27, 40] < 255  # soft edge
     assert abs(int(alpha[27, 30]) - int(alpha[27, 50])) <= 1  # same coverage along the stroke
+
+
+def test_a_segment_on_a_4096_layer_changes_and_reports_only_the_pixels_near_it():
+    layer = SketchLayer(4096, 4096)
+    layer.begin_stroke(Brush(size=60), (1, 2, 3), (2000.0, 2000.0))
+    before = layer.pixels.copy()
+    changed = layer.continue_stroke((2009.0, 2000.0))
+    left, top, right, bottom = changed
+    assert 2000 - 31 <= left and right <= 2009 + 32 and 2000 - 32 <= top and bottom <= 2000 + 32
+    after = layer.pixels.copy()
+    after[top:bottom, left:right] = before[top:bottom, left:right]
+    assert np.array_equal(after, before)  # nothing outside the reported rectangle changed
+    assert not np.array_equal(layer.pixels[top:bottom, left:right], before[top:bottom, left:right])
+    assert layer.end_stroke() and layer.history.can_undo()
+    layer.undo()
+    assert layer.is_empty()

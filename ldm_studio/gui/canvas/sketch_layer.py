@@ -50,19 +50,24 @@ class _Stroke:
     last_point: Point
     last_pressure: float
     touched: set[Rect]
+    steady: bool = False  # the last segment kept one pressure: the brush at its end is fully painted
 
 
 class SketchLayer:
     """The sketch of one image size. `pixels` is None until something is painted or loaded."""
 
     def __init__(self, height: int = 0, width: int = 0) -> None:
+        self.history = UndoStack()
+        self._reset(height, width)
+
+    def _reset(self, height: int, width: int) -> None:
         self.height, self.width = height, width
         self.pixels: np.ndarray | None = None
-        self.qimage: QImage | None = None
-        self.history = UndoStack()
+        self.qimage: QImage | None = None  # over `pixels`' memory: never reallocate them while shown
         self._base: np.ndarray | None = None  # the layer before the stroke, valid on touched tiles
         self._coverage: np.ndarray | None = None  # this stroke's brush coverage
         self._stroke: _Stroke | None = None
+        self.history.clear()
 
     # -- storage --------------------------------------------------------------------------------
 
@@ -86,7 +91,7 @@ class SketchLayer:
         Either way the history starts again (its tiles were for the old size)."""
         old = None if offset is None or self.is_empty() else self.pixels
         self.end_stroke()
-        self.__init__(height, width)  # type: ignore[misc]  # a fresh layer of the new size
+        self._reset(height, width)
         if old is not None:
             x, y = offset
             pixels = self._ensure_pixels()
@@ -130,7 +135,11 @@ class SketchLayer:
             return None
         rows, cols = mask_rect.slices(box)
         before = coverage[rows, cols].copy()
-        paint_segment(coverage, stroke.brush, stroke.last_point, point, stroke.last_pressure, pressure)
+        start_painted = continuing and stroke.steady  # lets a big brush skip what it covered already
+        paint_segment(
+            coverage, stroke.brush, stroke.last_point, point, stroke.last_pressure, pressure, start_painted
+        )
+        stroke.steady = pressure == stroke.last_pressure
         stroke.last_point, stroke.last_pressure = point, pressure
         # Only pixels whose coverage grew change: a big brush moving a little touches a thin crescent.
         ys, xs = np.nonzero(coverage[rows, cols] != before)
