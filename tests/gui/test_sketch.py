@@ -169,7 +169,7 @@ def test_a_segment_on_a_4096_layer_changes_and_reports_only_the_pixels_near_it()
     before = layer.pixels.copy()
     changed = layer.continue_stroke((2009.0, 2000.0))
     left, top, right, bottom = changed
-    assert 2000 - 31 <= left and right <= 2009 + 32 and 2000 - 32 <= top and bottom <= 2000 + 32
+    assert left >= 2000 - 31 and right <= 2009 + 32 and top >= 2000 - 32 and bottom <= 2000 + 32
     after = layer.pixels.copy()
     after[top:bottom, left:right] = before[top:bottom, left:right]
     assert np.array_equal(after, before)  # nothing outside the reported rectangle changed
