@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QColor, QInputDevice, QPointingDevice, QTabletEvent
+from PySide6.QtWidgets import QApplication
 
 from ldm_studio.gui.canvas.sketch_layer import SketchLayer
 from ldm_studio.gui.canvas.sketch_tool import SketchTool
@@ -13,6 +14,8 @@ from ldm_studio.gui.mask.brush import Brush
 
 LEFT = Qt.MouseButton.LeftButton
 CTRL, ALT = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.AltModifier
+NOMOD = Qt.KeyboardModifier.NoModifier
+TABLET = QEvent.Type
 
 
 def gradient(height=100, width=120) -> np.ndarray:
@@ -177,3 +180,48 @@ def test_a_segment_on_a_4096_layer_changes_and_reports_only_the_pixels_near_it()
     assert layer.end_stroke() and layer.history.can_undo()
     layer.undo()
     assert layer.is_empty()
+
+
+def test_a_pen_sketches_with_pressure_and_leaves_the_mask_alone(canvas, sketch):
+    pen = QPointingDevice(  # kept alive here: a tablet event only points at its device
+        "test pen",
+        8,
+        QInputDevice.DeviceType.Stylus,
+        QPointingDevice.PointerType.Pen,
+        QInputDevice.Capability.Position | QInputDevice.Capability.Pressure,
+        1,
+        2,
+    )
+    canvas.set_brush_size(20)
+    for y, pressure in ((40, 1.0), (90, 0.3)):  # widget rows
+        for kind, x in (
+            (QEvent.Type.TabletPress, 30),
+            (QEvent.Type.TabletMove, 100),
+            (QEvent.Type.TabletRelease, 100),
+        ):
+            buttons = Qt.MouseButton.NoButton if kind == TABLET.TabletRelease else LEFT
+            point = QPointF(x, y)
+            event = QTabletEvent(kind, pen, point, point, pressure, 0, 0, 0, 0, 0, NOMOD, LEFT, buttons)
+            QApplication.sendEvent(canvas, event)
+    alpha = sketch.layer.to_rgba()[..., 3]
+    assert (alpha[:50, 55] > 127).sum() == 20 and (alpha[50:, 55] > 127).sum() == 6
+    assert not canvas.mask().any() and sketch.layer.history.can_undo()
+
+
+def test_the_colour_button_opens_the_picker_and_the_swatch_follows(qtbot, canvas, sketch, monkeypatch):
+    from PySide6.QtWidgets import QColorDialog
+
+    from ldm_studio.gui.canvas.sketch_bar import SketchToolbar
+
+    bar = SketchToolbar(sketch)
+    qtbot.addWidget(bar)
+    asked = []
+    monkeypatch.setattr(
+        QColorDialog, "getColor", lambda initial, *args: asked.append(initial) or QColor(10, 20, 250)
+    )
+    bar.color_action.trigger()
+    assert asked and asked[0].getRgb()[:3] == (0, 200, 40)  # opened on the current colour
+    assert sketch.color().getRgb()[:3] == (10, 20, 250)
+    assert bar.color_action.icon().pixmap(16, 16).toImage().pixelColor(8, 8).getRgb()[:3] == (10, 20, 250)
+    qtbot.keyClick(canvas, Qt.Key.Key_I)
+    assert bar.tool_actions["picker"].isChecked() and sketch.tool() == "picker"
