@@ -319,10 +319,6 @@ class Canvas(QWidget):
         """The message the banner shows now ('' when none)."""
         return self._banner.text
 
-    def show_message(self, text: str, is_error: bool = False) -> None:
-        """Show a one-line message on the banner (and emit errorOccurred / noticeOccurred)."""
-        self._show_message(text, is_error)
-
     def _show_message(self, text: str, is_error: bool) -> None:
         self._banner.show(text, is_error)
         (self.errorOccurred if is_error else self.noticeOccurred).emit(text)
