@@ -1,5 +1,9 @@
 """Stroke latency on a 4096×4096 image: `python -m ldm_studio.bench.canvas [--segments N]`.
 
+Rows: the mask brush at two zooms and sizes, with the feather preview, and with the colour sketch layer
+visible (painting the mask under it, and painting the sketch itself); then, once, how long extending
+the 4096² canvas by 512 px (outpainting: new image, feathered mask, shown) takes.
+
 Each sample is one mouse-move event with the left button held, sent to the canvas the way Qt would,
 followed by the repaint it causes (event processing until the window is flushed): the time from the
 mouse moving to the new mask pixels being on screen. Target: median ≤ 16 ms (one 60 Hz frame).
@@ -73,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtGui import QMouseEvent
     from PySide6.QtWidgets import QApplication
 
+    from ldm_studio.gui.canvas import outpaint
+    from ldm_studio.gui.canvas.sketch_tool import SketchTool
     from ldm_studio.gui.canvas.widget import Canvas
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -80,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     canvas.resize(1600, 1000)
     canvas.show()
     app.processEvents()
+    sketch = SketchTool(canvas)
     canvas.set_image(_test_image(args.size))
     app.processEvents()
 
@@ -99,17 +106,26 @@ def main(argv: list[str] | None = None) -> int:
         QApplication.sendEvent(canvas, event)
 
     scenarios = [
-        ("fit to window, brush 60 px", canvas.fit_to_window, 60, None),
-        ("100%, brush 60 px", canvas.zoom_to_100, 60, None),
-        ("100%, brush 400 px", canvas.zoom_to_100, 400, None),
-        ("fit, brush 60 px, feather preview (blur 8, grow 4)", canvas.fit_to_window, 60, (8, 4)),
+        ("fit to window, brush 60 px", canvas.fit_to_window, 60, None, ""),
+        ("100%, brush 60 px", canvas.zoom_to_100, 60, None, ""),
+        ("100%, brush 400 px", canvas.zoom_to_100, 400, None, ""),
+        ("fit, brush 60 px, feather preview (blur 8, grow 4)", canvas.fit_to_window, 60, (8, 4), ""),
+        ("fit, brush 60 px, sketch layer visible, mask brush", canvas.fit_to_window, 60, None, "mask"),
+        ("fit, brush 60 px, sketch layer visible, sketching", canvas.fit_to_window, 60, None, "brush"),
+        ("100%, brush 400 px, sketch layer visible, sketching", canvas.zoom_to_100, 400, None, "brush"),
     ]
     print(f"canvas stroke latency, {args.size}×{args.size} image, {args.segments} segments each")
     print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"  {'':52s} {'wall median':>12s} {'p95':>8s} {'cpu median':>11s} {'p95':>8s}")
     worst_median = 0.0
-    for name, set_view, size, feather in scenarios:
+    for name, set_view, size, feather, sketching in scenarios:
         canvas.clear_mask()
+        if sketching and sketch.layer.is_empty():  # something on the layer, so it is really drawn
+            sketch.layer.begin_stroke(canvas.brush(), (20, 200, 60), (0.0, 0.0))
+            sketch.layer.continue_stroke((float(args.size), float(args.size)))
+            sketch.layer.end_stroke()
+        sketch.set_visible(bool(sketching))
+        sketch.set_tool("brush" if sketching == "brush" else "")
         set_view()
         canvas.set_brush_size(size)
         canvas.set_feather_preview(*(feather or (4, 0)), enabled=feather is not None)
@@ -118,6 +134,13 @@ def main(argv: list[str] | None = None) -> int:
         (median, p95), (cpu_median, cpu_p95) = _summary(wall), _summary(cpu)
         worst_median = max(worst_median, median)
         print(f"  {name:52s} {median:9.2f} ms {p95:5.2f} ms {cpu_median:8.2f} ms {cpu_p95:5.2f} ms")
+    sketch.set_tool("")
+    start = time.perf_counter()
+    outpaint.extend_working_image(canvas, {"right": 512}, sketch=sketch)
+    app.processEvents()
+    extend_ms = (time.perf_counter() - start) * 1000.0
+    name = f"outpaint: extend {args.size}² by 512 px (image, mask, sketch, shown)"
+    print(f"  {name:52s} {extend_ms:9.0f} ms (once)")
     canvas.close()
     canvas.deleteLater()
     app.processEvents()

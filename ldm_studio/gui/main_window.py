@@ -22,6 +22,8 @@ from ldm_studio.engine.errors import InputError
 from ldm_studio.engine.metadata.png import read_png_request
 from ldm_studio.engine.model_scan import ModelEntry
 from ldm_studio.engine.requests import DEFAULT_NOISE_LEVEL, GenerationRequest
+from ldm_studio.gui.canvas.outpaint_bar import install_outpaint
+from ldm_studio.gui.canvas.sketch_window import install_sketch, sketch_request
 from ldm_studio.gui.canvas.toolbar import CanvasToolbar
 from ldm_studio.gui.canvas.widget import Canvas
 from ldm_studio.gui.document import Document
@@ -91,6 +93,8 @@ class MainWindow(QMainWindow):
         self.setStatusBar(self.status)
         self.model_selector = ModelSelector(self.models, self.document)
         self._build_actions()
+        install_sketch(self)  # the Sketch tool bar, File ▸ Export sketch…, the sketch kept with the session
+        install_outpaint(self)  # the Outpaint tool bar and the canvas edge handles
 
         self._drop_filter = DropFilter(self.open_paths, self)
         self.setAcceptDrops(True)
@@ -197,7 +201,7 @@ class MainWindow(QMainWindow):
         mask = self.canvas.mask() if document.mode == "inpaint" and image is not None else None
         try:
             self._check_model_can(document.mode)
-            request = self._with_model_context(document.to_request(image, mask))
+            request = self._with_model_context(sketch_request(self, image, mask))  # image + shown sketch
         except InputError as exc:
             self.notice.show_error(str(exc))
             return None

@@ -57,7 +57,7 @@ def extend_canvas(
     cw, ch = w + left + right, h + top + bottom
     if cw > MAX_SIDE or ch > MAX_SIDE:
         raise ValueError(f"outpaint canvas {cw}x{ch} is larger than the {MAX_SIDE} px limit per side")
-    old = np.asarray(image.convert("RGB"))
+    old = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
     # edge: replicate the border pixels outwards.
     canvas = np.pad(old, ((top, bottom), (left, right), (0, 0)), mode="edge")
     new = np.ones((ch, cw), dtype=bool)
@@ -73,21 +73,26 @@ def extend_canvas(
         canvas = np.where(new[..., None], noise, canvas)
     # Mask: 255 on the new area; over the old image it ramps from 255 at the seam to 0 `overlap` px inside,
     # only on the sides that were extended, so the seam is repainted softly.
-    dist = np.full((h, w), np.inf)
-    ys, xs = np.arange(h)[:, None], np.arange(w)[None, :]
-    if left:
-        dist = np.minimum(dist, np.broadcast_to(xs, (h, w)))
-    if right:
-        dist = np.minimum(dist, np.broadcast_to(w - 1 - xs, (h, w)))
-    if top:
-        dist = np.minimum(dist, np.broadcast_to(ys, (h, w)))
-    if bottom:
-        dist = np.minimum(dist, np.broadcast_to(h - 1 - ys, (h, w)))
-    inner = np.clip(1.0 - dist / overlap, 0, 1) if overlap else np.zeros((h, w))
+    # Per side, the ramp depends on the distance to that edge only, and the smallest distance gives the
+    # largest value: so the max of 1-D ramps over `overlap`-wide bands, not a distance map of the image
+    # (seconds on a 4096² canvas), gives the same bytes.
+    inner = np.zeros((h, w), dtype=np.uint8)
+    if overlap:
+        steps = min(overlap, max(h, w))
+        ramp = np.round(np.clip(1.0 - np.arange(steps) / overlap, 0, 1) * 255).astype(np.uint8)
+        kx, ky = min(steps, w), min(steps, h)
+        if left:
+            np.maximum(inner[:, :kx], ramp[None, :kx], out=inner[:, :kx])
+        if right:
+            np.maximum(inner[:, w - kx :], ramp[None, :kx][:, ::-1], out=inner[:, w - kx :])
+        if top:
+            np.maximum(inner[:ky], ramp[:ky, None], out=inner[:ky])
+        if bottom:
+            np.maximum(inner[h - ky :], ramp[:ky, None][::-1], out=inner[h - ky :])
     mask = np.full((ch, cw), 255, dtype=np.uint8)
-    mask[top : top + h, left : left + w] = np.round(inner * 255).astype(np.uint8)
+    mask[top : top + h, left : left + w] = inner
     return OutpaintCanvas(
-        Image.fromarray(canvas.astype(np.uint8), "RGB"),
+        Image.fromarray(canvas.astype(np.uint8, copy=False), "RGB"),
         Image.fromarray(mask, "L"),
         (left, top, left + w, top + h),
     )

@@ -23,6 +23,9 @@ Public API (used by the main window and the canvas tool bar):
   `map_to_image(x, y)`; signal `viewChanged`.
 - strokes in image coordinates (what mouse and pen input do, input.py; also for scripts):
   `begin_stroke(x, y, pressure)`, `continue_stroke(...)`, `end_stroke()`.
+- extra layers (sketch_tool.py, outpaint_handles.py): `add_layer(draw, image_space=True)` calls
+  `draw(painter)` in every paint, in image coordinates over the image and under the mask, or (False)
+  in widget coordinates on top; `repaint_image_rect(rect)` repaints image pixels a layer changed.
 - messages: `errorOccurred(str)` for a file that could not be read or written (the canvas is left
   as it was), `noticeOccurred(str)` for information; both also show as a banner on the canvas.
 
@@ -34,6 +37,7 @@ per mouse move.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -81,6 +85,7 @@ class Canvas(QWidget):
         self._preview_box: Rect | None = None
         self._outline_at: QPointF | None = None  # brush outline centre, widget coordinates
         self._banner = canvas_painter.Banner(self, self.update)
+        self._layers: dict[bool, list[Callable[[QPainter], None]]] = {True: [], False: []}
         self._input = CanvasInput(self)
 
     # -- image ----------------------------------------------------------------------------------
@@ -333,6 +338,12 @@ class Canvas(QWidget):
             return
         self._update_image_rect(self._overlay.mask_changed(self._document.mask, changed))
 
+    def add_layer(self, draw: Callable[[QPainter], None], image_space: bool = True) -> None:
+        self._layers[image_space].append(draw)
+
+    def repaint_image_rect(self, rect: Rect | None) -> None:
+        self._update_image_rect(rect)
+
     def _update_image_rect(self, rect: Rect | None) -> None:
         if rect is not None:
             left, top, right, bottom = self._view.image_rect_to_widget(rect)
@@ -375,6 +386,8 @@ class Canvas(QWidget):
             if self._outline_at is not None:
                 radius = self._brush.radius() * self._view.zoom
                 canvas_painter.draw_brush_outline(painter, self._outline_at, radius)
+            for draw in self._layers[False]:
+                draw(painter)
         self._banner.draw(painter, self.rect())
         painter.end()
 
@@ -386,6 +399,8 @@ class Canvas(QWidget):
         # Smooth when shrinking; hard pixel edges from 2x up, so the user sees what they paint on.
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, view.zoom < 2.0)
         painter.drawPixmap(0, 0, self._pixmap)
+        for draw in self._layers[True]:
+            draw(painter)
         overlay = self._overlay.shown()
         if overlay is not None:
             painter.drawImage(0, 0, overlay)
