@@ -1,6 +1,7 @@
 """Soft inpainting (Differential Diffusion): the grey-level mask as per-pixel strength."""
 
 import dataclasses
+import itertools
 import threading
 
 import numpy as np
@@ -63,7 +64,7 @@ def test_change_grows_with_strength_and_strength_0_stays_the_input(demo):
     out = np.asarray(result.images[0])
     changes = _changes_per_band(image, out)
     assert changes[0] == 0.0  # strength 0: the input's bytes (pasted back through the soft mask)
-    assert all(a < b for a, b in zip(changes, changes[1:])), changes
+    assert all(a < b for a, b in itertools.pairwise(changes)), changes
     assert changes[-1] > 4 * changes[1], changes
     assert "Soft inpainting enabled: True" in result.infotexts[0]
     assert request_from_infotext(result.infotexts[0]).soft_inpainting is True
@@ -89,7 +90,7 @@ def test_nine_channel_model_soft_bands(tiny_inpaint):
     out = np.asarray(_inpaint(tiny_inpaint, image, mask, soft_inpainting=True).images[0])
     changes = _changes_per_band(image, out)
     assert changes[0] == 0.0
-    assert all(a < b for a, b in zip(changes, changes[1:])), changes
+    assert all(a < b for a, b in itertools.pairwise(changes)), changes
 
 
 def test_strength_is_the_mask_feathered_inside_itself():
