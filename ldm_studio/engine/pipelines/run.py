@@ -18,9 +18,9 @@ import torch
 from ldm_studio.engine.errors import InputError, LdmError, OutOfMemory
 from ldm_studio.engine.metadata.a1111 import format_infotext
 from ldm_studio.engine.pipelines import conditioning as cond
+from ldm_studio.engine.pipelines import outpaint_tiles, soft_inpainting
 from ldm_studio.engine.pipelines import refiner as refiners
 from ldm_studio.engine.pipelines import sdxl_conditioning as sdxl
-from ldm_studio.engine.pipelines import soft_inpainting
 from ldm_studio.engine.pipelines.adapter_state import PreparedAdapters, prepare_adapters
 from ldm_studio.engine.pipelines.event_bridge import WorkAbandoned, run_with_events
 from ldm_studio.engine.pipelines.images import tensor_to_pil
@@ -80,6 +80,9 @@ def run(model, request: GenerationRequest, cancel: threading.Event, refiner=None
         family_label=model.config.label,
         output_scale=model.config.vae.downscale,
     )
+    tiles = outpaint_tiles.plan_tiles(request, model.config.default_size)
+    if tiles is not None:  # a big outpaint canvas: windows at the native size, each an inpaint run
+        return outpaint_tiles.run_tiles(request, tiles, lambda window: run(model, window, cancel, refiner))
     adapters = prepare_adapters(model, request)  # merges (or undoes) LoRAs now: bad files fail here
     if model.config.is_sdxl and request.empty_negative not in sdxl.EMPTY_NEGATIVE_RULES:
         rules = ", ".join(sdxl.EMPTY_NEGATIVE_RULES)
