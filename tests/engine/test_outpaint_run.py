@@ -71,6 +71,7 @@ def test_a_tall_canvas_runs_window_by_window_and_keeps_the_old_pixels(demo):
     assert out[:, 64:].std() > 0
     again = request_from_infotext(result.infotexts[0])
     assert again.seed == 11 and again.inpaint_padding == 32 and again.outpaint == request.outpaint
+    assert not again.soft_inpainting  # the windows blend softly, but the user did not ask for soft
 
 
 def test_cancel_between_windows_stops_the_job(demo):

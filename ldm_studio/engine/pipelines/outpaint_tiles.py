@@ -6,7 +6,10 @@ aspect) would be scaled down six-fold. So an outpaint request whose crop would n
 is split: windows small enough that their crop (with the padding) fits, visited in reading order, each
 an ordinary only-masked inpaint of the canvas as the previous windows left it. A window's mask is the
 outpaint mask there, ramped up over a band along the sides it shares with earlier windows, so each
-window repaints the seam softly over what was painted before. Torch-free: it drives `run` per window.
+window repaints the seam softly over what was painted before. The windows run as soft inpainting
+(Differential Diffusion, soft_inpainting.py): the ramp is a strength, so a window continues what the
+earlier ones painted instead of cross-fading two different paintings (which showed as ghosted
+objects). Torch-free: it drives `run` per window.
 """
 
 from __future__ import annotations
@@ -85,7 +88,12 @@ def run_tiles(
         for k, mask in enumerate(tiles.masks):
             window_seed = (seed + k * _SEED_STRIDE) % 2**64
             window = request.replace(
-                init_image=canvas, mask=mask, batch_size=1, seed=window_seed, inpaint_padding=tiles.padding
+                init_image=canvas,
+                mask=mask,
+                batch_size=1,
+                seed=window_seed,
+                inpaint_padding=tiles.padding,
+                soft_inpainting=True,
             )
             events = run_one(window)
             offset, result = (item * count + k), None
@@ -98,7 +106,7 @@ def run_tiles(
                     return
             canvas = np.array(result.images[0].convert("RGB"))
         images.append(result.images[0])
-        infotexts.append(_with_seed(result.infotexts[0], window_seed, seed, request.inpaint_padding, tiles))
+        infotexts.append(_as_requested(result.infotexts[0], request, window_seed, seed, tiles))
         seeds.append(seed)
         notes.extend(note for note in result.notes if note not in notes)
     yield Result(images, infotexts, seeds, notes)
@@ -114,7 +122,12 @@ def _renumbered(event: Event, offset: int, runs: int) -> Event:
     return Cancelled(offset * n + event.step, runs * n)
 
 
-def _with_seed(infotext: str, window_seed: int, seed: int, padding: int, tiles: Tiles) -> str:
-    """The last window's infotext naming the item's own seed and the request's padding."""
+def _as_requested(
+    infotext: str, request: GenerationRequest, window_seed: int, seed: int, tiles: Tiles
+) -> str:
+    """The last window's infotext naming the item's own seed and what the request asked for (its
+    padding; soft inpainting only when the user chose it)."""
     text = infotext.replace(f"Seed: {window_seed},", f"Seed: {seed},", 1)
-    return text.replace(f"Masked area padding: {tiles.padding},", f"Masked area padding: {padding},", 1)
+    padding = request.inpaint_padding
+    text = text.replace(f"Masked area padding: {tiles.padding},", f"Masked area padding: {padding},", 1)
+    return text if request.soft_inpainting else text.replace(" Soft inpainting enabled: True,", "", 1)
