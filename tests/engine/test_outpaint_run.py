@@ -91,3 +91,18 @@ def test_a_canvas_past_the_largest_side_is_refused_with_the_limit():
     with pytest.raises(InputError, match="megapixels"):
         outpaint_request(GenerationRequest(init_image=np.zeros((8000, 8000, 3), np.uint8), batch_size=2),
                          right=64)  # fmt: skip
+
+
+def test_a_nine_channel_model_outpaints_a_big_canvas_in_windows(tmp_path):
+    import dataclasses
+
+    from tests.checkpoints import write_tiny_checkpoint
+
+    model = load_model(write_tiny_checkpoint(tmp_path / "inpaint.safetensors", "sd1-inpaint"))
+    model = dataclasses.replace(model, config=dataclasses.replace(model.config, default_size=(64, 64)))
+    old = _photo(32, 128)
+    request = _outpaint(old, (64, 64), left=32, overlap=8)
+    assert len(plan_tiles(request, (64, 64)).masks) > 1
+    result = list(run(model, request, threading.Event()))[-1]
+    out = np.asarray(result.images[0])
+    assert out.shape == (128, 64, 3) and np.array_equal(out[:, 40:], old[:, 8:])
