@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from ldm_studio import __version__
 
 EXIT_USER_ERROR = 2
+_SOFT_HELP = "soft inpainting: grey mask values are per-pixel strength (Differential Diffusion)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,6 +122,29 @@ def _add_generation_commands(sub: argparse._SubParsersAction) -> None:
     inpaint.add_argument("--mask-blur", type=int, default=4, help="feather radius in pixels")
     inpaint.add_argument("--only-masked", action="store_true", help="work on a crop around the mask")
     inpaint.add_argument("--padding", type=int, default=32, help="context pixels around the crop")
+    inpaint.add_argument("--soft", action="store_true", help=_SOFT_HELP)
+
+    outpaint = sub.add_parser("outpaint", help="extend the image past its borders and paint the new area")
+    _add_model_options(outpaint)
+    _add_sampling_options(outpaint, steps=20)
+    outpaint.add_argument("--image", required=True)
+    for side in ("left", "right", "top", "bottom"):
+        outpaint.add_argument(
+            f"--{side}", type=int, default=0, metavar="PX", help=f"pixels added on the {side}"
+        )
+    outpaint.add_argument("--fill", default="edge", help="pre-fill of the new area: edge, blur or noise")
+    outpaint.add_argument(
+        "--overlap", type=int, default=32, metavar="PX", help="how far the mask reaches back over the image"
+    )
+    outpaint.add_argument("--strength", type=float, default=1.0)
+    outpaint.add_argument("--mask-blur", type=int, default=4, help="feather radius in pixels")
+    outpaint.add_argument(
+        "--only-masked",
+        action="store_true",
+        help="work on a crop around the new area (on by itself for a canvas larger than the model's size)",
+    )
+    outpaint.add_argument("--padding", type=int, default=32, help="context pixels around the crop")
+    outpaint.add_argument("--soft", action="store_true", help=_SOFT_HELP)
 
     upscale = sub.add_parser("upscale", help="4x super-resolution")
     _add_model_options(upscale)
@@ -180,6 +204,7 @@ COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {
     "info": _run_info,
     "generate": _run_generation,
     "inpaint": _run_generation,
+    "outpaint": _run_generation,
     "upscale": _run_generation,
 }
 

@@ -1,4 +1,4 @@
-"""The headless sub-commands `generate`, `inpaint` and `upscale`: the same engine as the GUI, on a terminal.
+"""The headless sub-commands `generate`, `inpaint`, `outpaint`, `upscale`: the GUI's engine, on a terminal.
 
 Nothing is written unless the run finishes: a bad input, an error or Ctrl+C leaves the output folder as
 it was, and an existing file is never overwritten (a numbered name is chosen and printed).
@@ -15,7 +15,7 @@ from pathlib import Path
 from ldm_studio.engine.checkpoints.families import Family
 from ldm_studio.engine.requests import Cancelled, GenerationRequest, Progress, Result
 
-MODE_OF_COMMAND = {"inpaint": "inpaint", "upscale": "upscale"}
+MODE_OF_COMMAND = {"inpaint": "inpaint", "outpaint": "inpaint", "upscale": "upscale"}
 
 
 def request_from_args(args: argparse.Namespace) -> GenerationRequest:
@@ -49,7 +49,8 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         values["strength"] = args.strength
     if mode == "inpaint":
         values.update(
-            mask=load_mask(args.mask),
+            mask=load_mask(args.mask) if args.command == "inpaint" else None,
+            soft_inpainting=args.soft,
             mask_blur=args.mask_blur,
             inpaint_only_masked=args.only_masked,
             inpaint_padding=args.padding,
@@ -62,7 +63,13 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         values["noise_level"] = args.noise_level
     if mode == "txt2img":
         values.update(width=args.width or 0, height=args.height or 0)
-    return GenerationRequest(**values)
+    request = GenerationRequest(**values)
+    if args.command == "outpaint":  # the canvas and its mask, built (or refused) before a model loads
+        from ldm_studio.engine.pipelines.outpaint import outpaint_request
+
+        sides = {side: getattr(args, side) for side in ("left", "right", "top", "bottom")}
+        request = outpaint_request(request, **sides, fill=args.fill, overlap=args.overlap)
+    return request
 
 
 def parse_lora_option(text: str) -> tuple[str, float, float]:
@@ -151,6 +158,10 @@ def run_generation_command(args: argparse.Namespace) -> int:
     request = _with_model_defaults(
         request, model.config, cfg_given=args.cfg is not None, noise_given=noise_given
     )
+    if args.command == "outpaint":
+        from ldm_studio.engine.pipelines.outpaint import with_detail
+
+        request = with_detail(request, model.config.default_size)
     if model.family == "sdxl-refiner" and request.mode == "txt2img" and not request.refiner:
         print(
             f"ldm-studio: note: {model.name} is an SDXL refiner, meant to finish a base model's image "

@@ -44,6 +44,11 @@ class GenerationRequest:
     mask_blur: int = 4  # inpaint: feather radius in pixels
     inpaint_only_masked: bool = False  # inpaint: crop around the mask, work at full resolution
     inpaint_padding: int = 32  # inpaint: context pixels around the mask crop
+    # inpaint: the grey-level mask as per-pixel strength (Differential Diffusion), not thresholded
+    soft_inpainting: bool = False
+    # inpaint on an outpainting canvas: how it was extended, "left 0, right 64, top 0, bottom 0, fill edge,
+    # overlap 32" (pipelines/outpaint.py `describe`); written to the infotext as `Outpaint:`
+    outpaint: str = ""
     noise_level: int = DEFAULT_NOISE_LEVEL  # upscale: noise augmentation of the low-resolution input
     eta: float = 0.0  # ddim: 0 = deterministic
     preview_interval: int = 1  # a Preview every k steps; 0 = none

@@ -114,6 +114,7 @@ class Document(QObject):
     mask_blur = Field(_clamped_int(0, 64))
     inpaint_only_masked = Field(bool)
     inpaint_padding = Field(_clamped_int(0, 512))
+    soft_inpainting = Field(bool)  # the mask's grey levels as per-pixel strength
     noise_level = Field(_clamped_int(0, MAX_NOISE_LEVEL))
     # SDXL refiner hand-off: "" = none (kept as "" rather than None so the settings store holds a string).
     refiner = Field(lambda value: str(value or ""), default="")

@@ -30,6 +30,8 @@ _SCHEDULES_BY_A1111_NAME = {display.lower(): name for name, display in A1111_SCH
 # "CFG Rescale phi", as sd-webui-neutral-prompt does); Forge's built-in one writes "Rescale CFG".
 CFG_RESCALE_KEY = "CFG Rescale"
 _CFG_RESCALE_KEYS = (CFG_RESCALE_KEY, "CFG Rescale φ", "CFG Rescale phi", "Rescale CFG")
+# Ours (A1111 writes nothing for its outpainting scripts): how an outpaint canvas was extended.
+OUTPAINT_KEY = "Outpaint"
 _SAMPLERS_BY_A1111_NAME = {display.lower(): name for name, display in A1111_SAMPLER_NAMES.items()}
 
 # The parameter-line grammar A1111 itself parses with (docs/MODEL_FACTS.md), kept as the reference that
@@ -125,6 +127,10 @@ def format_infotext(
         if request.inpaint_only_masked:
             params["Inpaint area"] = "Only masked"
             params["Masked area padding"] = str(request.inpaint_padding)
+        if request.soft_inpainting:
+            params["Soft inpainting enabled"] = "True"  # A1111's soft inpainting writes exactly this
+        if request.outpaint:
+            params[OUTPAINT_KEY] = request.outpaint
     if request.mode == "upscale":
         params["Noise level"] = str(request.noise_level)
     if request.sampler == "ddim" and request.eta:
@@ -247,6 +253,9 @@ def request_from_infotext(text: str) -> GenerationRequest:
     if size:
         fields["width"], fields["height"] = int(size.group(1)), int(size.group(2))
     fields["inpaint_only_masked"] = params.get("Inpaint area", "").lower() == "only masked"
+    fields["soft_inpainting"] = params.get("Soft inpainting enabled", "").strip().lower() == "true"
+    if params.get(OUTPAINT_KEY, "").strip():
+        fields["outpaint"] = params[OUTPAINT_KEY].strip()
 
     # A1111 names no mode; the mode-only parameters tell it (hires fix also writes a denoising strength).
     if "Noise level" in params:

@@ -1,6 +1,9 @@
 """Outpainting canvas: extend an RGB image, pre-fill the new area, and build its inpaint mask.
 
 Pure numpy/PIL, no torch: the result feeds the ordinary inpaint job (9-channel models or blended latents).
+`outpaint_request` turns a request holding the old image into that inpaint request; `with_detail` switches
+on "only masked area" when the canvas is larger than the model's native size, so a big photo is worked
+on a crop around the new area at the model's own resolution.
 """
 
 from __future__ import annotations
@@ -10,8 +13,15 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFilter
 
+from ldm_studio.engine.errors import InputError
+from ldm_studio.engine.requests import GenerationRequest
+from ldm_studio.engine.validation import MAX_SIDE as _RUN_MAX_SIDE
+from ldm_studio.engine.validation import check_run_size
+
 FILLS = ("edge", "blur", "noise")
-MAX_SIDE = 16384  # the largest canvas side accepted; beyond it a one-line error, nothing made
+# The largest canvas side accepted: the largest image an inpaint run takes (docs/INPUT_LIMITS.md), so a
+# canvas too large is refused before it is made, not after a model was loaded.
+MAX_SIDE = _RUN_MAX_SIDE
 
 
 @dataclass(frozen=True)
@@ -96,3 +106,60 @@ def extend_canvas(
         Image.fromarray(mask, "L"),
         (left, top, left + w, top + h),
     )
+
+
+def describe(canvas: OutpaintCanvas, fill: str, overlap: int) -> str:
+    """How the canvas was extended (after rounding), as the infotext's `Outpaint:` value says it."""
+    left, top, right, bottom = canvas.box
+    width, height = canvas.image.size
+    sides = f"left {left}, right {width - right}, top {top}, bottom {height - bottom}"
+    return f"{sides}, fill {fill}, overlap {overlap}"
+
+
+def outpaint_request(
+    request: GenerationRequest,
+    left: int = 0,
+    right: int = 0,
+    top: int = 0,
+    bottom: int = 0,
+    *,
+    fill: str = "edge",
+    overlap: int = 32,
+    multiple: int = 8,
+) -> GenerationRequest:
+    """The inpaint request for `request.init_image` extended per side (the noise fill drawn from the seed).
+
+    Bad sides, fill or overlap, or a canvas past MAX_SIDE or the run-size limit: a one-line InputError."""
+    if request.init_image is None:
+        raise InputError("outpainting needs an input image")
+    try:
+        canvas = extend_canvas(
+            Image.fromarray(request.init_image),
+            left,
+            right,
+            top,
+            bottom,
+            fill=fill,
+            overlap=overlap,
+            multiple=multiple,
+            seed=request.seed % 2**32,
+        )
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    width, height = canvas.image.size
+    check_run_size(width, height, request.batch_size)
+    return request.replace(
+        mode="inpaint",
+        init_image=np.array(canvas.image),  # writable copies: the pipeline pads them in place
+        mask=np.array(canvas.mask),
+        width=width,
+        height=height,
+        outpaint=describe(canvas, fill, overlap),
+    )
+
+
+def with_detail(request: GenerationRequest, native: tuple[int, int]) -> GenerationRequest:
+    """Only-masked-area inpainting on when the canvas has more pixels than the model's native size."""
+    if request.width * request.height > native[0] * native[1]:
+        return request.replace(inpaint_only_masked=True)
+    return request

@@ -18,6 +18,7 @@ import torch
 from ldm_studio.engine.errors import InputError, LdmError, OutOfMemory
 from ldm_studio.engine.metadata.a1111 import format_infotext
 from ldm_studio.engine.pipelines import conditioning as cond
+from ldm_studio.engine.pipelines import outpaint_tiles, soft_inpainting
 from ldm_studio.engine.pipelines import refiner as refiners
 from ldm_studio.engine.pipelines import sdxl_conditioning as sdxl
 from ldm_studio.engine.pipelines.adapter_state import PreparedAdapters, prepare_adapters
@@ -79,6 +80,9 @@ def run(model, request: GenerationRequest, cancel: threading.Event, refiner=None
         family_label=model.config.label,
         output_scale=model.config.vae.downscale,
     )
+    tiles = outpaint_tiles.plan_tiles(request, model.config.default_size)
+    if tiles is not None:  # a big outpaint canvas: windows at the native size, each an inpaint run
+        return outpaint_tiles.run_tiles(request, tiles, lambda window: run(model, window, cancel, refiner))
     adapters = prepare_adapters(model, request)  # merges (or undoes) LoRAs now: bad files fail here
     if model.config.is_sdxl and request.empty_negative not in sdxl.EMPTY_NEGATIVE_RULES:
         rules = ", ".join(sdxl.EMPTY_NEGATIVE_RULES)
@@ -365,7 +369,9 @@ def _img2img(job: _Job) -> Iterator[Event]:
 
 def _inpaint(job: _Job) -> Iterator[Event]:
     request, model = job.request, job.model
-    plan: InpaintPlan = plan_inpaint(request, model.config.default_size, size_multiple(model))
+    soft = request.soft_inpainting  # the mask as per-pixel strength: soft_inpainting.py
+    work = soft_inpainting.feathered_request(request) if soft else request  # plan and paste-back only
+    plan: InpaintPlan = plan_inpaint(work, model.config.default_size, size_multiple(model))
     batch = request.batch_size
     with torch.inference_mode():
         sigmas = img2img_sigmas(_sigmas(job), request.strength)
@@ -374,13 +380,22 @@ def _inpaint(job: _Job) -> Iterator[Event]:
         if cond.is_inpainting_model(model):
             # As diffusers: the start noise is drawn first, then the masked image is encoded with
             # the same generator (a posterior sample), so our images match theirs.
-            concat = cond.inpaint_channels(model, plan.image, plan.mask, batch, job.generator)
+            hole = soft_inpainting.hole_mask(plan.mask) if soft else plan.mask
+            concat = cond.inpaint_channels(model, plan.image, hole, batch, job.generator)
             denoise = _guided(job, concat)
-            x0 = cond.encode_images(model, plan.image, batch) if request.strength < 1 else None
+            x0 = cond.encode_images(model, plan.image, batch) if request.strength < 1 or soft else None
+        elif soft:
+            x0 = cond.encode_images(model, plan.image, batch)
+            denoise = _guided(job)
         else:
             x0 = cond.encode_images(model, plan.image, batch)
             latent_mask = plan.latent_mask(model.config.vae.downscale).to(model.device, model.dtype)
             denoise = blend_inpaint(_guided(job), x0, latent_mask, noise)
+        if soft:
+            strength = soft_inpainting.latent_strength(
+                plan.mask, model.config.vae.downscale, model.device, model.dtype
+            )
+            denoise = soft_inpainting.differential_blend(denoise, x0, strength, noise, sigmas)
         start_fresh = request.strength >= 1 or x0 is None
         x = (
             initial_latent(noise, sigmas, request.schedule)
@@ -390,7 +405,7 @@ def _inpaint(job: _Job) -> Iterator[Event]:
     latents = yield from _sample(job, denoise, x, sigmas, box=plan.box)
     if latents is not None:
         generated = _decode(job, latents)
-        yield _result(job, [paste_back(request, plan, image) for image in generated])
+        yield _result(job, [paste_back(work, plan, image) for image in generated])
 
 
 def _upscale(job: _Job) -> Iterator[Event]:

@@ -186,7 +186,12 @@ class PromptPanel(QWidget):
         self.padding_spin.setToolTip("Pixels of context around the mask crop")
         bind_check(document, "inpaint_only_masked", self.only_masked_check)
         bind_spin(document, "inpaint_padding", self.padding_spin)
-        self.area_row = _row(self.only_masked_check, QLabel("padding"), self.padding_spin)
+        self.soft_check = QToolButton(text="Soft")
+        self.soft_check.setToolTip(
+            "Soft inpainting: grey mask values repaint partly (brush hardness and feather make soft edges)"
+        )
+        bind_check(document, "soft_inpainting", self.soft_check)
+        self.area_row = _row(self.only_masked_check, QLabel("padding"), self.padding_spin, self.soft_check)
         self.form.addRow("Area", self.area_row)
 
         self.noise_level_spin = _spin(0, 350)
