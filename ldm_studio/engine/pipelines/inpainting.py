@@ -68,8 +68,9 @@ def plan_inpaint(request: GenerationRequest, native: tuple[int, int], multiple: 
     height, width = image.shape[:2]
     if not request.inpaint_only_masked:
         padded_image, padded_mask = pad_to_multiple(image, multiple), pad_to_multiple(mask, multiple)
-        padded_mask[height:, :] = 0
-        padded_mask[:, width:] = 0
+        if padded_mask.shape[:2] != (height, width):  # the padding is never repainted; the user's mask is
+            padded_mask[height:, :] = 0  # left alone (it may be read-only) when nothing was padded
+            padded_mask[:, width:] = 0
         return InpaintPlan(
             padded_image, padded_mask, (0, 0, width, height), padded_image.shape[1], padded_image.shape[0]
         )
