@@ -26,6 +26,7 @@ from ldm_studio.gui.canvas.toolbar import CanvasToolbar
 from ldm_studio.gui.canvas.widget import Canvas
 from ldm_studio.gui.document import Document
 from ldm_studio.gui.drop_handler import DropFilter, sort_dropped
+from ldm_studio.gui.history_dock import install_history
 from ldm_studio.gui.jobs.engine_api import EngineApi
 from ldm_studio.gui.jobs.queue import Job, JobQueue, JobState
 from ldm_studio.gui.jobs.runner import JobRunner
@@ -97,6 +98,7 @@ class MainWindow(QMainWindow):
         for widget in (self, self.canvas):
             widget.installEventFilter(self._drop_filter)
         self._connect()
+        self.history = install_history(self)  # the History dock; records every finished job
         self.previews_shown = 0  # of the running job: tests and the user both count on previews
         self._done_message = ""
         self._first_scan = True
