@@ -40,6 +40,7 @@ from ldm_studio.gui.panels.preferences import PreferencesDialog
 from ldm_studio.gui.panels.prompt import PromptPanel
 from ldm_studio.gui.panels.size_presets import is_sdxl
 from ldm_studio.gui.panels.status_bar import StatusBar
+from ldm_studio.gui.panels.styles import install_styles
 from ldm_studio.gui.qt_images import qimage_to_array
 from ldm_studio.gui.settings import Settings, default_models_folder
 
@@ -99,6 +100,7 @@ class MainWindow(QMainWindow):
             widget.installEventFilter(self._drop_filter)
         self._connect()
         self.history = install_history(self)  # the History dock; records every finished job
+        self.styles = install_styles(self)  # the styles row under the negative prompt
         self.previews_shown = 0  # of the running job: tests and the user both count on previews
         self._done_message = ""
         self._first_scan = True
