@@ -147,8 +147,9 @@ class HistoryDock(QObject):
             self._said_locked = True
 
     def record(self, results: list[ResultImage]) -> None:
-        if not results:
-            return
+        live = getattr(self.window, "live", None)
+        if not results or (live is not None and live.owns_running_job()):
+            return  # live mode's images are scratch, made at every edit: not history
         if self.database is None and not self._open():
             return  # said so when it failed; the next result tries again
         model = results[0].request.model

@@ -31,6 +31,7 @@ from ldm_studio.gui.jobs.engine_api import EngineApi
 from ldm_studio.gui.jobs.queue import Job, JobQueue, JobState
 from ldm_studio.gui.jobs.runner import JobRunner
 from ldm_studio.gui.jobs.worker import ResultImage
+from ldm_studio.gui.live_mode import install_live_mode
 from ldm_studio.gui.panels.gallery import Gallery
 from ldm_studio.gui.panels.loras import AdapterPanel, adapter_folders
 from ldm_studio.gui.panels.model_list import ModelList
@@ -100,7 +101,8 @@ class MainWindow(QMainWindow):
             widget.installEventFilter(self._drop_filter)
         self._connect()
         self.history = install_history(self)  # the History dock; records every finished job
-        self.styles = install_styles(self)  # the styles row under the negative prompt
+        self.styles = install_styles(self)  # the styles row beside Generate
+        self.live = install_live_mode(self)  # the Live mode toggle (Generate menu, toolbar)
         self.previews_shown = 0  # of the running job: tests and the user both count on previews
         self._done_message = ""
         self._first_scan = True

@@ -4,7 +4,7 @@ Choosing a style in the combobox applies it to the document's prompt and negativ
 (A1111's `{prompt}` rule, history/styles.py). The menu beside it saves the current prompts as a new
 style and imports a user's A1111 styles.csv (merged into ours; the imported file is only read). When
 our own styles.csv cannot be read it is left alone: the row says why and writes nothing to it.
-`install_styles(window)` puts the row under the negative prompt.
+`install_styles(window)` puts the row beside the Generate button.
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ class StylesBar(QWidget):
         self.styles: list[Style] = []
         self.problem = ""  # why our styles.csv cannot be read; nothing is written to it then
         self.combo = QComboBox()
+        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setMinimumContentsLength(10)  # long style names must not widen the panel
         self.combo.setToolTip("Add a named style to the prompt and the negative prompt")
         self.combo.activated.connect(self._apply_index)
         self.menu = QMenu(self)
@@ -140,8 +142,8 @@ def install_styles(window: Any) -> StylesBar:
     """Put the styles row under the negative prompt of the window's prompt panel."""
     panel = window.prompt_panel
     bar = StylesBar(window.document, window.settings.data_folder / FILE_NAME, panel)
-    layout = panel.layout()
-    layout.insertWidget(layout.indexOf(panel.negative_edit) + 1, bar)
+    # In the row of Generate: a row of its own would make the panel taller than small screens allow.
+    panel.generate_button.parentWidget().layout().insertWidget(0, bar, 1)
     bar.message.connect(lambda text: window.status.showMessage(text, 8000))
     bar.errorOccurred.connect(window.notice.show_error)
     bar.reload()
