@@ -41,6 +41,7 @@ class LiveMode(QObject):
         self.last_kind = ""  # what live_settings made of the model, for the status bar
         self._base: np.ndarray | None = None  # the user's input image of img2img / inpaint
         self._shown: np.ndarray | None = None  # the last live result put on the canvas
+        self._sent: tuple | None = None  # (document values, input image, mask) of the last live run
         self.timer = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self.run_now)
@@ -68,7 +69,7 @@ class LiveMode(QObject):
             self.action.setChecked(on)  # comes back here through `toggled`
             return
         if on:
-            self._base = self._shown = None
+            self._base = self._shown = self._sent = None
             self._clear_scratch()
             self.timer.start()  # show the current state straight away (after the same short wait)
             self.window.status.showMessage("Live mode: edits make new images", 5000)
@@ -93,12 +94,15 @@ class LiveMode(QObject):
         window, document = self.window, self.window.document
         image = self._input_image()
         mask = window.canvas.mask() if document.mode == "inpaint" and image is not None else None
+        if self._unchanged(document.values(), image, mask):
+            return None  # a result put on the canvas re-emits maskChanged: the same input must not loop
         try:
             window._check_model_can(document.mode)
             request = window._with_model_context(document.to_request(image, mask))
         except InputError as exc:
             window.notice.show_error(str(exc))
             return None
+        self._sent = (document.values(), image, mask)
         settings = live_settings(request)
         self.last_kind = settings.kind
         window.runner.cancel()  # the running job stops within a step; queued ones are dropped
@@ -106,6 +110,15 @@ class LiveMode(QObject):
         window.prompt_panel.set_running(True)
         self.jobs = [*self.jobs[-_KEPT_JOBS:], job]
         return job
+
+    def _unchanged(self, values: dict, image: np.ndarray | None, mask: np.ndarray | None) -> bool:
+        if self._sent is None:
+            return False
+        sent_values, sent_image, sent_mask = self._sent
+        same_mask = (mask is None and sent_mask is None) or (
+            mask is not None and sent_mask is not None and np.array_equal(mask, sent_mask)
+        )
+        return values == sent_values and image is sent_image and same_mask
 
     def _input_image(self) -> np.ndarray | None:
         image = self.window.canvas.image()

@@ -81,3 +81,5 @@ def test_a_finished_mask_stroke_reruns_inpaint_from_the_users_image(qtbot, tmp_p
         assert run.mode == "inpaint" and run.mask is not None and run.mask.any()
         np.testing.assert_array_equal(run.init_image, original)  # never the live result shown meanwhile
         assert not np.array_equal(canvas.image(), original)  # the result is on the canvas
+        qtbot.wait(2 * DEBOUNCE_MS)  # showing the result re-set the mask: that is not an edit
+        assert len(engine.runs) == stroke + 1
