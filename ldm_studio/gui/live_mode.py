@@ -94,7 +94,8 @@ class LiveMode(QObject):
         window, document = self.window, self.window.document
         image = self._input_image()
         mask = window.canvas.mask() if document.mode == "inpaint" and image is not None else None
-        if self._unchanged(document.values(), image, mask):
+        used = image if document.mode != "txt2img" else None  # txt2img reads no image
+        if self._unchanged(document.values(), used, mask):
             return None  # a result put on the canvas re-emits maskChanged: the same input must not loop
         try:
             window._check_model_can(document.mode)
@@ -102,7 +103,7 @@ class LiveMode(QObject):
         except InputError as exc:
             window.notice.show_error(str(exc))
             return None
-        self._sent = (document.values(), image, mask)
+        self._sent = (document.values(), used, mask)
         settings = live_settings(request)
         self.last_kind = settings.kind
         window.runner.cancel()  # the running job stops within a step; queued ones are dropped

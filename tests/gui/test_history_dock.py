@@ -70,7 +70,29 @@ def test_restart_search_a_word_and_restore_with_one_click(qtbot, tmp_path, engin
     qtbot.waitUntil(lambda: history.list.count() == 0, timeout=3000)
 
 
-def test_model_filter_and_missing_files(qtbot, tmp_path, engine):
+def test_the_model_filter_shows_one_models_entries(qtbot, tmp_path, engine):
+    settings = temporary_settings(tmp_path)
+    mine = settings.models_folder / "mine.safetensors"
+    mine.write_bytes(b"sd")
+    window = make_window(qtbot, tmp_path, engine, settings)
+    qtbot.waitUntil(lambda: window.models.entry_for(str(mine)) is not None, timeout=5000)
+    for model, prompt in (("", "a demo square"), (str(mine), "my own square"), ("", "another demo square")):
+        window.document.update({"model": model, "prompt": prompt, "width": 64, "height": 64})
+        generate_and_wait(qtbot, window)
+    panel = window.history.panel
+    names = [panel.model_combo.itemText(i) for i in range(panel.model_combo.count())]
+    assert names == ["All models", "demo", "mine"]  # the most recently used first
+    panel.model_combo.setFocus()
+    qtbot.keyClick(panel.model_combo, Qt.Key.Key_End)  # "mine"
+    assert [r.entry.prompt for r in panel.rows] == ["my own square"]
+    qtbot.keyClicks(panel.search_edit, "square")
+    qtbot.waitUntil(lambda: "found" in panel.status.text(), timeout=3000)
+    assert [r.entry.prompt for r in panel.rows] == ["my own square"]  # the filter stays while searching
+    qtbot.keyClick(panel.model_combo, Qt.Key.Key_Home)  # "All models"
+    assert [r.entry.prompt for r in panel.rows] == ["another demo square", "my own square", "a demo square"]
+
+
+def test_result_files_that_are_gone_are_shown_as_missing(qtbot, tmp_path, engine):
     window = make_window(qtbot, tmp_path, engine)
     window.document.prompt = "first picture"
     generate_and_wait(qtbot, window)
