@@ -30,10 +30,12 @@ if TYPE_CHECKING:
 # models, runner, notice and status are what this module uses.
 
 THUMBNAIL_STORED = 96  # pixels on the long side of the thumbnail kept in the database
+THUMBNAIL_QUALITY = 85
 MACHINE_FIELDS = {"device", "precision", "preview_interval", "mode"}  # this machine's and this moment's
 
 
-def thumbnail_png(image: QImage) -> bytes:
+def thumbnail_bytes(image: QImage) -> bytes:
+    """A small JPEG (a few kB: thousands of entries stay a few MB; PNG would be several times larger)."""
     small = image.scaled(
         THUMBNAIL_STORED,
         THUMBNAIL_STORED,
@@ -43,7 +45,7 @@ def thumbnail_png(image: QImage) -> bytes:
     data = QByteArray()
     buffer = QBuffer(data)
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    small.save(buffer, "PNG")
+    small.save(buffer, "JPEG", THUMBNAIL_QUALITY)
     return bytes(data.data())
 
 
@@ -60,7 +62,7 @@ def generation_of(results: list[ResultImage], known_hash: str = "") -> Generatio
         model_hash=info.get("Model hash", "") or known_hash,
         model_path=request.model,
         results=tuple(
-            ResultFile(str(r.path) if r.path else None, r.seed, thumbnail_png(r.image)) for r in results
+            ResultFile(str(r.path) if r.path else None, r.seed, thumbnail_bytes(r.image)) for r in results
         ),
     )
 

@@ -70,7 +70,8 @@ class _Unusable(Exception):
 
 @dataclass(frozen=True)
 class ResultFile:
-    """One image of a generation: where it was saved (None: saving failed), its seed, a small PNG."""
+    """One image of a generation: where it was saved (None: saving failed), its seed, a small image file
+    (JPEG or PNG bytes)."""
 
     path: str | None
     seed: int
