@@ -141,6 +141,7 @@ class HistoryDock(QObject):
             return False
         if self.database.notice:
             self.window.notice.show_error(self.database.notice)
+        self.panel.database = self.database
         return True
 
     def _say_locked(self, text: str) -> None:

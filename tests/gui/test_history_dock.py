@@ -142,3 +142,24 @@ def test_a_locked_history_says_so_once_and_keeps_the_entry(qtbot, tmp_path, engi
     generate_and_wait(qtbot, window)
     assert window.notice.text == ""
     assert [r.entry.prompt for r in window.history.panel.rows] == ["after the lock", "during the lock"]
+
+
+def test_a_history_locked_at_start_is_opened_at_the_next_result(qtbot, tmp_path, engine):
+    settings = temporary_settings(tmp_path)
+    path = settings.data_folder / FILE_NAME
+    settings.data_folder.mkdir(parents=True)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE held (x)")  # (its own table: what matters is the lock)
+    holder.execute("PRAGMA journal_mode = DELETE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("INSERT INTO held VALUES (1)")
+    window = make_window(qtbot, tmp_path, engine, settings)
+    assert "locked by another program" in window.notice.text and window.history.database is None
+    assert window.history.panel.status.text() == "The history is not available."
+    holder.execute("ROLLBACK")
+    holder.execute("DROP TABLE held")
+    holder.close()
+    window.document.prompt = "once it is free"
+    generate_and_wait(qtbot, window)
+    assert window.history.database is not None
+    assert [r.entry.prompt for r in window.history.panel.rows] == ["once it is free"]

@@ -190,3 +190,19 @@ def test_a_lock_released_within_the_wait_is_not_an_error(tmp_path):
     assert db.pending == 0 and db.count() == 1
     holder.close()
     db.close()
+
+
+def test_a_database_locked_at_opening_is_reported_and_left_where_it_is(tmp_path):
+    path = tmp_path / FILE_NAME
+    HistoryDatabase(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA journal_mode = DELETE")  # as an older tool might leave it: readers wait too
+    holder.execute("BEGIN EXCLUSIVE")
+    start = time.perf_counter()
+    with pytest.raises(HistoryLocked):
+        HistoryDatabase(path, timeout=0.2)
+    assert time.perf_counter() - start < 2.0
+    assert list(tmp_path.glob(f"{FILE_NAME}.unusable-*")) == []  # locked is not damaged: nothing moved
+    holder.execute("ROLLBACK")
+    holder.close()
+    HistoryDatabase(path).close()
