@@ -28,10 +28,12 @@ from ldm_studio.gui.canvas.toolbar import CanvasToolbar
 from ldm_studio.gui.canvas.widget import Canvas
 from ldm_studio.gui.document import Document
 from ldm_studio.gui.drop_handler import DropFilter, sort_dropped
+from ldm_studio.gui.history_dock import install_history
 from ldm_studio.gui.jobs.engine_api import EngineApi
 from ldm_studio.gui.jobs.queue import Job, JobQueue, JobState
 from ldm_studio.gui.jobs.runner import JobRunner
 from ldm_studio.gui.jobs.worker import ResultImage
+from ldm_studio.gui.live_mode import install_live_mode
 from ldm_studio.gui.panels.gallery import Gallery
 from ldm_studio.gui.panels.loras import AdapterPanel, adapter_folders
 from ldm_studio.gui.panels.model_list import ModelList
@@ -41,6 +43,7 @@ from ldm_studio.gui.panels.preferences import PreferencesDialog
 from ldm_studio.gui.panels.prompt import PromptPanel
 from ldm_studio.gui.panels.size_presets import is_sdxl
 from ldm_studio.gui.panels.status_bar import StatusBar
+from ldm_studio.gui.panels.styles import install_styles
 from ldm_studio.gui.qt_images import qimage_to_array
 from ldm_studio.gui.settings import Settings, default_models_folder
 
@@ -101,6 +104,9 @@ class MainWindow(QMainWindow):
         for widget in (self, self.canvas):
             widget.installEventFilter(self._drop_filter)
         self._connect()
+        self.history = install_history(self)  # the History dock; records every finished job
+        self.styles = install_styles(self)  # the styles row beside Generate
+        self.live = install_live_mode(self)  # the Live mode toggle (Generate menu, toolbar)
         self.previews_shown = 0  # of the running job: tests and the user both count on previews
         self._done_message = ""
         self._first_scan = True

@@ -31,6 +31,12 @@ def default_models_folder() -> Path:
     return Path(data or Path.home() / ".ldm_studio") / "models"
 
 
+def default_data_folder() -> Path:
+    """Where the app keeps what it records (the history database, styles.csv): the app's data folder."""
+    data = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
+    return Path(data or Path.home() / ".ldm_studio")
+
+
 def default_outputs_folder() -> Path:
     pictures = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
     return Path(pictures or Path.home()) / APP_NAME
@@ -46,7 +52,7 @@ class Settings:
 
     def _check_keys(self) -> None:
         bad: dict[str, str] = {}
-        for key in ("folders/models", "folders/outputs"):
+        for key in ("folders/models", "folders/outputs", "folders/data"):
             value = self.store.value(key)
             if value is not None and (not isinstance(value, str) or "\0" in value):
                 bad[key] = "not a folder name"
@@ -97,6 +103,14 @@ class Settings:
     @outputs_folder.setter
     def outputs_folder(self, folder: Path) -> None:
         self.store.setValue("folders/outputs", str(folder))
+
+    @property
+    def data_folder(self) -> Path:
+        return self._path("folders/data", default_data_folder())
+
+    @data_folder.setter
+    def data_folder(self, folder: Path) -> None:
+        self.store.setValue("folders/data", str(folder))
 
     @property
     def document(self) -> dict[str, Any]:

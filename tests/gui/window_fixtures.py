@@ -41,6 +41,7 @@ def temporary_settings(folder: Path) -> Settings:
     settings = Settings(QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat))
     settings.models_folder = folder / "models"
     settings.outputs_folder = folder / "outputs"
+    settings.data_folder = folder / "data"  # the history database and styles.csv
     settings.models_folder.mkdir(exist_ok=True)
     return settings
 
