@@ -41,6 +41,7 @@ def temporary_settings(folder: Path) -> Settings:
     settings = Settings(QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat))
     settings.models_folder = folder / "models"
     settings.outputs_folder = folder / "outputs"
+    settings.store.setValue("folders/cache", str(folder / "cache"))  # gallery thumbnails: this test's own
     settings.models_folder.mkdir(exist_ok=True)
     return settings
 
