@@ -47,7 +47,8 @@ class ClipboardActions(QObject):
         super().__init__(window)
         self.window = window
         self.copy_action = self._action("Copy image", self.copy, QKeySequence.StandardKey.Copy)
-        self.paste_action = self._action("Paste image", self.paste, QKeySequence.StandardKey.Paste)
+        # Lambdas: `triggered` passes `checked`, which must not become `as_mask`.
+        self.paste_action = self._action("Paste image", lambda: self.paste(), QKeySequence.StandardKey.Paste)
         self.paste_image_action = self._action(
             "Paste as new image", lambda: self.paste(as_mask=False), QKeySequence("Ctrl+Shift+V")
         )
