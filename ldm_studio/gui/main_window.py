@@ -207,7 +207,7 @@ class MainWindow(QMainWindow):
         self.clipboard_actions = install_clipboard(self)
         install_restore_offer(self)
         self.gallery_store = install_gallery_store(self)
-        self.models_watcher = watch_models(self.models)
+        self.models_watcher = watch_models(self.models, self)
 
     # -- generating ----------------------------------------------------------------------------
 

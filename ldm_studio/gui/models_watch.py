@@ -4,7 +4,9 @@ QFileSystemWatcher reports a folder change when a file is created, renamed or de
 file is still being written. So the change only starts a debounce timer; when it fires the folder's
 checkpoint sizes are compared with the last look, and while any is still growing the timer runs again.
 Only a folder that has settled is rescanned, so a half-copied 6 GB file is not listed as broken.
-The watch follows the folder when Preferences move it.
+The watch follows the folder when Preferences move it, and ends when its window closes: the inotify
+notifier is deleted there, in the GUI thread (one deleted later by garbage collection on a worker thread
+would leave the event loop polling a freed source).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer
+from PySide6.QtCore import QEvent, QFileSystemWatcher, QObject, QTimer
 
 from ldm_studio.engine.model_scan import is_checkpoint_file
 from ldm_studio.gui.panels.model_list import ModelList
@@ -38,7 +40,7 @@ class ModelsWatcher(QObject):
     ) -> None:
         super().__init__(parent if parent is not None else models)
         self.models = models
-        self.watcher = QFileSystemWatcher(self)
+        self.watcher: QFileSystemWatcher | None = QFileSystemWatcher(self)
         self.watcher.directoryChanged.connect(self._changed)
         self.timer = QTimer(self, singleShot=True, interval=debounce_ms)
         self.timer.timeout.connect(self._settle)
@@ -53,7 +55,21 @@ class ModelsWatcher(QObject):
     def folder(self) -> Path | None:
         return self._folder
 
+    def stop(self) -> None:
+        """Stop watching for good (the window is closing)."""
+        self.timer.stop()
+        if self.watcher is not None:
+            self.watcher.deleteLater()
+            self.watcher = None
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Close:
+            self.stop()
+        return False
+
     def follow_folder(self) -> None:
+        if self.watcher is None:
+            return
         folder = self.models.folder
         if folder == self._folder and str(folder) in self.watcher.directories():
             return
@@ -68,7 +84,7 @@ class ModelsWatcher(QObject):
         self.timer.start()  # restarts: many events in a burst make one look
 
     def _settle(self) -> None:
-        if self._folder is None:
+        if self._folder is None or self.watcher is None:
             return
         now = folder_stamp(self._folder)
         if now == self._last:
@@ -85,6 +101,9 @@ class ModelsWatcher(QObject):
         self.models.rescan()
 
 
-def watch_models(models: ModelList, debounce_ms: int = DEBOUNCE_MS) -> ModelsWatcher:
-    """Start watching `models.folder` (and any folder it moves to); changes trigger `models.rescan()`."""
-    return ModelsWatcher(models, debounce_ms)
+def watch_models(models: ModelList, window: QObject, debounce_ms: int = DEBOUNCE_MS) -> ModelsWatcher:
+    """Watch `models.folder` (and any folder it moves to) until `window` closes; changes trigger
+    `models.rescan()`."""
+    watcher = ModelsWatcher(models, debounce_ms, parent=window)
+    window.installEventFilter(watcher)
+    return watcher
