@@ -80,7 +80,12 @@ def _has_alpha(image: Image.Image) -> bool:
 
 def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     """The image as an (H, W, 3) uint8 array; transparent parts are flattened onto white."""
-    image = _open(path)
+    return image_array(_open(path))
+
+
+def image_array(image: Image.Image) -> np.ndarray:
+    """An opened image (a file's, or the clipboard's) as load_image reads it: (H, W, 3) uint8."""
+    image = _eight_bit(image)
     if _has_alpha(image):
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image.convert("RGBA"))
@@ -89,7 +94,12 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
 
 def load_mask(path: str | os.PathLike[str]) -> np.ndarray:
     """A mask as (H, W) uint8, 255 = repaint: white is masked; transparent pixels count as unmasked."""
-    image = _open(path)
+    return mask_array(_open(path))
+
+
+def mask_array(image: Image.Image) -> np.ndarray:
+    """An opened image (a file's, or the clipboard's) as load_mask reads it: (H, W) uint8."""
+    image = _eight_bit(image)
     if not _has_alpha(image):
         return np.asarray(image.convert("L"), dtype=np.uint8).copy()
     rgba = image.convert("RGBA")

@@ -26,6 +26,8 @@ from ldm_studio.gui.canvas.outpaint_bar import install_outpaint
 from ldm_studio.gui.canvas.sketch_window import install_sketch, sketch_request
 from ldm_studio.gui.canvas.toolbar import CanvasToolbar
 from ldm_studio.gui.canvas.widget import Canvas
+from ldm_studio.gui.canvas_actions import install_edit_router, install_view_menu
+from ldm_studio.gui.clipboard import install_clipboard
 from ldm_studio.gui.document import Document
 from ldm_studio.gui.drop_handler import DropFilter, sort_dropped
 from ldm_studio.gui.history_dock import install_history
@@ -34,18 +36,23 @@ from ldm_studio.gui.jobs.queue import Job, JobQueue, JobState
 from ldm_studio.gui.jobs.runner import JobRunner
 from ldm_studio.gui.jobs.worker import ResultImage
 from ldm_studio.gui.live_mode import install_live_mode
+from ldm_studio.gui.models_watch import watch_models
 from ldm_studio.gui.panels.gallery import Gallery
+from ldm_studio.gui.panels.gallery_store import install_gallery_store
 from ldm_studio.gui.panels.loras import AdapterPanel, adapter_folders
 from ldm_studio.gui.panels.model_list import ModelList
 from ldm_studio.gui.panels.models import ModelSelector, ModelsPanel, no_models_hint
 from ldm_studio.gui.panels.notice_bar import NoticeBar
+from ldm_studio.gui.panels.offer_bar import OfferBar
 from ldm_studio.gui.panels.preferences import PreferencesDialog
 from ldm_studio.gui.panels.prompt import PromptPanel
 from ldm_studio.gui.panels.size_presets import is_sdxl
 from ldm_studio.gui.panels.status_bar import StatusBar
 from ldm_studio.gui.panels.styles import install_styles
 from ldm_studio.gui.qt_images import qimage_to_array
+from ldm_studio.gui.restore_offer import install_restore_offer
 from ldm_studio.gui.settings import Settings, default_models_folder
+from ldm_studio.gui.size_offer import offer_size_choice
 
 BLANK_GREY = 128
 OPEN_FILTER = "Images and checkpoints (*.png *.jpg *.jpeg *.webp *.bmp *.safetensors *.ckpt);;All files (*)"
@@ -71,6 +78,8 @@ class MainWindow(QMainWindow):
         central_layout = QVBoxLayout(central)
         central_layout.setContentsMargins(0, 0, 0, 0)
         central_layout.addWidget(self.notice)
+        self.offers = OfferBar()  # non-modal choices: restore a result's parameters, keep or scale an image
+        central_layout.addWidget(self.offers)
         damaged = getattr(settings, "problem_summary", lambda: "")()
         if damaged:  # keys of a damaged settings file fell back to their defaults: say so, once
             self.notice.show_info(damaged)
@@ -107,6 +116,8 @@ class MainWindow(QMainWindow):
         self.history = install_history(self)  # the History dock; records every finished job
         self.styles = install_styles(self)  # the styles row beside Generate
         self.live = install_live_mode(self)  # the Live mode toggle (Generate menu, toolbar)
+        self._install_canvas_features()
+        self._blank_shown = False  # the grey stand-in under a first run's previews: not a step to undo to
         self.previews_shown = 0  # of the running job: tests and the user both count on previews
         self._done_message = ""
         self._first_scan = True
@@ -198,6 +209,16 @@ class MainWindow(QMainWindow):
         self.document.changed.connect(self._on_document_changed)
         self._sync_feather_preview()
 
+    def _install_canvas_features(self) -> None:
+        """Undo / Redo routed between canvas and text fields, the View menu, the clipboard, restoring a
+        gallery result's parameters, earlier sessions' results and the watched models folder."""
+        self.edit_router = install_edit_router(self)
+        self.fit_action, self.actual_size_action = install_view_menu(self)
+        self.clipboard_actions = install_clipboard(self)
+        install_restore_offer(self)
+        self.gallery_store = install_gallery_store(self)
+        self.models_watcher = watch_models(self.models, self)
+
     # -- generating ----------------------------------------------------------------------------
 
     def generate(self) -> Job | None:
@@ -253,6 +274,7 @@ class MainWindow(QMainWindow):
             # Give the live previews something to be drawn on.
             blank = np.full((request.height, request.width, 3), BLANK_GREY, np.uint8)
             self.canvas.set_image(blank)
+            self._blank_shown = True
 
     def _on_preview(self, image: QImage, box) -> None:
         self.previews_shown += 1
@@ -294,10 +316,16 @@ class MainWindow(QMainWindow):
         self.document.mode = mode
 
     def _set_working_image(self, image: np.ndarray, keep_mask: bool) -> None:
+        """Place the image as an undoable canvas step (Ctrl+Z brings back the image and mask before)."""
         mask = self.canvas.mask()
-        self.canvas.set_image(image)
-        if keep_mask and mask.shape == image.shape[:2] and mask.any():
-            self.canvas.set_mask(mask)
+        kept = mask if keep_mask and mask.shape == image.shape[:2] and mask.any() else None
+        if self._blank_shown:  # the grey stand-in the previews were drawn on is no step to go back to
+            self._blank_shown = False
+            self.canvas.set_image(image)
+            if kept is not None:
+                self.canvas.set_mask(kept)
+            return
+        self.canvas.place_image(image, mask=kept)
 
     # -- files ----------------------------------------------------------------------------------
 
@@ -325,8 +353,10 @@ class MainWindow(QMainWindow):
             )
 
     def _open_image(self, path: Path) -> None:
-        if not self.canvas.open_image_file(path):
+        if not self.canvas.open_image_file(path, as_step=True):
             return  # the canvas says why on its banner and keeps what it had
+        self._blank_shown = False
+        offer_size_choice(self, f"{path.name}")
         try:
             stored = read_png_request(path)
         except InputError:

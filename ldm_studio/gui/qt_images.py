@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from PIL import Image
 from PySide6.QtGui import QImage
 
 
@@ -45,3 +46,11 @@ def qimage_to_array(image: QImage) -> np.ndarray:
 def pil_to_qimage(image: Any) -> QImage:
     """A PIL image (what `Result.images` holds) → QImage."""
     return array_to_qimage(np.asarray(image.convert("RGB")))
+
+
+def qimage_to_pil(image: QImage) -> Image.Image:
+    """A QImage → RGBA PIL image (alpha kept, so the mask rule for transparency still applies)."""
+    rgba = image.convertToFormat(QImage.Format.Format_RGBA8888)
+    width, height = rgba.width(), rgba.height()
+    rows = np.frombuffer(rgba.constBits(), np.uint8, count=rgba.sizeInBytes()).reshape(height, -1)
+    return Image.fromarray(rows[:, : width * 4].reshape(height, width, 4).copy(), "RGBA")

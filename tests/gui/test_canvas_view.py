@@ -23,9 +23,11 @@ def test_a_mouse_pixel_maps_to_the_image_pixel_drawn_under_it():
     assert (int(x), int(y)) == (7, 4)
 
 
-def test_fitted_centres_big_images_and_keeps_small_ones_at_100_percent():
+def test_fitted_centres_big_images_and_enlarges_small_ones_to_the_canvas():
     big = fitted(4096, 2048, 1000, 800, margin=0)
     assert big.zoom == pytest.approx(1000 / 4096)
     assert big.to_widget(2048, 1024) == pytest.approx((500, 400), abs=0.5)
-    small = fitted(100, 50, 1000, 800)
-    assert small.zoom == 1.0 and small.to_widget(0, 0) == (450, 375)
+    small = fitted(100, 50, 1000, 800, margin=0)
+    assert small.zoom == pytest.approx(10.0) and small.to_widget(0, 0) == (0, 150)
+    tiny = fitted(1, 1, 1000, 800)
+    assert tiny.zoom == MAX_ZOOM

@@ -42,6 +42,7 @@ def temporary_settings(folder: Path) -> Settings:
     settings.models_folder = folder / "models"
     settings.outputs_folder = folder / "outputs"
     settings.data_folder = folder / "data"  # the history database and styles.csv
+    settings.store.setValue("folders/cache", str(folder / "cache"))  # gallery thumbnails: this test's own
     settings.models_folder.mkdir(exist_ok=True)
     return settings
 

@@ -55,10 +55,11 @@ class View:
 
 
 def fitted(image_w: int, image_h: int, widget_w: int, widget_h: int, margin: int = 8) -> View:
-    """The whole image centred in the widget, never enlarged past 100% (small images stay sharp)."""
+    """The whole image centred in the widget, as large as fits: small images are enlarged too (from 2x
+    the canvas draws hard pixel edges, so they stay crisp); Ctrl+1 shows actual pixels."""
     room_w, room_h = max(widget_w - 2 * margin, 1), max(widget_h - 2 * margin, 1)
-    zoom = min(room_w / max(image_w, 1), room_h / max(image_h, 1), 1.0)
-    return centred(image_w, image_h, widget_w, widget_h, max(zoom, MIN_ZOOM))
+    zoom = min(room_w / max(image_w, 1), room_h / max(image_h, 1))
+    return centred(image_w, image_h, widget_w, widget_h, min(max(zoom, MIN_ZOOM), MAX_ZOOM))
 
 
 def centred(image_w: int, image_h: int, widget_w: int, widget_h: int, zoom: float) -> View:

@@ -8,8 +8,10 @@ Public API (used by the main window and the canvas tool bar):
   `fill_mask()`, `invert_mask()`, `grow_mask(px)`, `shrink_mask(px)`, `import_mask_file(path) -> bool`
   (scaled with a notice if its size differs), `export_mask_file(path, overwrite=False) -> bool`;
   each change is one undo step; signal `maskChanged` once per finished stroke or operation.
-- history: `undo()`, `redo()`, `can_undo()`, `can_redo()`; signal `historyChanged`.
-  Keys: Ctrl+Z, Ctrl+Shift+Z / Ctrl+Y.
+- history: `undo()`, `redo()`, `can_undo()`, `can_redo()`, `undo_label()` / `redo_label()` (what the
+  next undo / redo changes: "Brush stroke", "Result", …); signal `historyChanged`.
+  Keys: Ctrl+Z, Ctrl+Shift+Z / Ctrl+Y. `place_image(array, mask=None, label="Result")` shows a new image
+  as an undoable step (history_steps.py: the order of mask and image steps, and the memory bound).
 - brush: `set_tool("brush" | "eraser")`, `set_brush_size(px)` (diameter in image pixels),
   `set_brush_hardness(0..1)`, `brush()`; keys `[` `]` size, B brush, E eraser; signal `brushChanged`.
   Tablet pressure scales the brush size when the pen reports it.
@@ -47,6 +49,7 @@ from PySide6.QtWidgets import QWidget
 
 from ldm_studio.engine import image_files
 from ldm_studio.gui.canvas import painter as canvas_painter
+from ldm_studio.gui.canvas.history_steps import ImageSteps, Snapshot, new_step
 from ldm_studio.gui.canvas.input import MAX_BRUSH, MIN_BRUSH, CanvasInput
 from ldm_studio.gui.canvas.overlay import MaskOverlay
 from ldm_studio.gui.canvas.view import View, centred, fitted
@@ -87,6 +90,7 @@ class Canvas(QWidget):
         self._banner = canvas_painter.Banner(self, self.update)
         self._layers: dict[bool, list[Callable[[QPainter], None]]] = {True: [], False: []}
         self._input = CanvasInput(self)
+        self._steps = ImageSteps()  # the images before (and after) this one: results as undoable steps
 
     # -- image ----------------------------------------------------------------------------------
 
@@ -95,6 +99,7 @@ class Canvas(QWidget):
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")
         self.end_stroke()
+        self._steps.clear()
         self._image = np.array(image, copy=True)
         self._image.flags.writeable = False  # image() hands it out; nobody may change it behind us
         self._pixmap = QPixmap.fromImage(array_to_qimage(self._image))
@@ -112,14 +117,17 @@ class Canvas(QWidget):
         """The working image (read-only array), or None before one is set."""
         return self._image
 
-    def open_image_file(self, path: str | os.PathLike[str]) -> bool:
-        """Open an image file; on failure show why and leave everything as it was."""
+    def open_image_file(self, path: str | os.PathLike[str], as_step: bool = False) -> bool:
+        """Open an image file (`as_step`: as an undoable step); on failure show why, change nothing."""
         try:
             image = image_files.load_image(path)
         except image_files.ImageFileError as error:
             self._show_message(str(error), is_error=True)
             return False
-        self.set_image(image)
+        if as_step:
+            self.place_image(image, label="Open image")
+        else:
+            self.set_image(image)
         return True
 
     # -- mask -----------------------------------------------------------------------------------
@@ -183,17 +191,55 @@ class Canvas(QWidget):
 
     def undo(self) -> None:
         self.end_stroke()
+        if not self._document.history.can_undo() and self._steps.can_undo():
+            self._show_step(self._steps.undo(Snapshot(self._image, self._document)))
+            return
         self._mask_edited(self._document.undo(), always_notify_history=True)
 
     def redo(self) -> None:
         self.end_stroke()
+        if not self._document.history.can_redo() and self._steps.can_redo():
+            self._show_step(self._steps.redo(Snapshot(self._image, self._document)))
+            return
         self._mask_edited(self._document.redo(), always_notify_history=True)
 
     def can_undo(self) -> bool:
-        return self._document.history.can_undo()
+        return self._document.history.can_undo() or self._steps.can_undo()
 
     def can_redo(self) -> bool:
-        return self._document.history.can_redo()
+        return self._document.history.can_redo() or self._steps.can_redo()
+
+    def undo_label(self) -> str | None:
+        return self._document.history.undo_label() or self._steps.undo_label()
+
+    def redo_label(self) -> str | None:
+        return self._document.history.redo_label() or self._steps.redo_label()
+
+    def place_image(self, image: np.ndarray, mask: np.ndarray | None = None, label: str = "Result") -> None:
+        """Show a new image as one undoable step (Ctrl+Z brings back the image and mask before it).
+
+        `mask` (same size) is the new image's starting mask, not a step of its own. An image of the same
+        size as the one shown keeps the zoom and position; another size is fitted."""
+        step = new_step(image, mask)
+        self.end_stroke()
+        if self._image is not None:
+            self._steps.push(Snapshot(self._image, self._document), label)
+        self._show_step(step)
+
+    def _show_step(self, step: Snapshot) -> None:
+        keep_view = self._image is not None and self._image.shape == step.image.shape and not self._auto_fit
+        self._image, self._document = step.image, step.document
+        self._pixmap = QPixmap.fromImage(array_to_qimage(self._image))
+        self._overlay.attach(self._document.mask)
+        blur, grow, feathered = self.feather_preview()
+        self._overlay.set_feather(self._document.mask, blur, grow, feathered)
+        self._preview, self._preview_box = None, None
+        if not keep_view:
+            self.fit_to_window()
+        self.update()
+        self.imageChanged.emit()
+        self.maskChanged.emit()
+        self.historyChanged.emit()
 
     # -- brush ----------------------------------------------------------------------------------
 
@@ -328,6 +374,8 @@ class Canvas(QWidget):
     def _mask_edited(self, changed: Rect | None, always_notify_history: bool = False) -> None:
         """After an operation, undo or redo: repaint, then tell listeners."""
         if changed is not None:
+            if not always_notify_history:
+                self._steps.drop_forward()  # a new edit: the images ahead are no longer reachable
             self._mask_region_changed(changed)
             self.maskChanged.emit()
         if changed is not None or always_notify_history:
@@ -371,6 +419,7 @@ class Canvas(QWidget):
 
     def end_stroke(self) -> None:
         if self._document.end_stroke():
+            self._steps.drop_forward()
             self.maskChanged.emit()
             self.historyChanged.emit()
 

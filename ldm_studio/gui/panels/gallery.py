@@ -3,6 +3,8 @@
 Clicking a thumbnail asks to view it (the main window puts it on the canvas). The actions: use it as the
 input of img2img / inpaint / upscale, save a copy elsewhere (never over an existing file), copy its
 parameters, open the output folder. Dialogs and the desktop opener are attributes so tests replace them.
+Results of earlier sessions (gallery_store.py) are listed after this session's from their cached
+thumbnails; their file is read only when one is clicked or used.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ldm_studio.engine.errors import LdmError
 from ldm_studio.engine.outputs import save_png_atomic
 from ldm_studio.gui.document import MODE_LABELS
 from ldm_studio.gui.jobs.worker import ResultImage
+from ldm_studio.gui.panels.gallery_store import StoredResult, open_stored
 from ldm_studio.gui.qt_images import qimage_to_array
 
 THUMBNAIL = 96
@@ -51,7 +54,7 @@ class Gallery(QWidget):
         self.output_folder: Path = Path.home()
         self.ask_save_path: Callable[[QWidget, str], str] = _ask_save_path
         self.open_url: Callable[[QUrl], bool] = QDesktopServices.openUrl
-        self._results: list[ResultImage] = []
+        self._results: list[ResultImage | StoredResult] = []
 
         self.list = QListWidget()
         self.list.setViewMode(QListView.ViewMode.IconMode)
@@ -91,9 +94,37 @@ class Gallery(QWidget):
         self._update_actions()
 
     @property
-    def results(self) -> list[ResultImage]:
-        """Newest first, as shown."""
+    def results(self) -> list[ResultImage | StoredResult]:
+        """Newest first, as shown (earlier sessions' results stay StoredResult until opened)."""
         return list(self._results)
+
+    def add_stored(self, stored: list[StoredResult]) -> None:
+        """Earlier sessions' results (newest first), after this session's; files listed already are
+        skipped."""
+        shown = {r.path for r in self._results if r.path is not None}
+        for entry in stored:
+            if entry.path in shown:
+                continue
+            self._results.append(entry)
+            label = f"seed {entry.seed}" if entry.seed is not None else entry.path.stem
+            item = QListWidgetItem(QIcon(QPixmap(str(entry.thumbnail))), label)
+            item.setToolTip(entry.infotext or entry.path.name)
+            self.list.addItem(item)
+        self._update_actions()
+
+    def _result_at(self, row: int) -> ResultImage | None:
+        """The result in `row`, reading an earlier session's file the first time it is needed."""
+        if not 0 <= row < len(self._results):
+            return None
+        result = self._results[row]
+        if isinstance(result, StoredResult):
+            try:
+                result = open_stored(result)
+            except LdmError as exc:
+                self.errorOccurred.emit(str(exc))
+                return None
+            self._results[row] = result
+        return result
 
     def add_results(self, results: list[ResultImage]) -> None:
         for result in results:
@@ -111,16 +142,15 @@ class Gallery(QWidget):
             self.list.setCurrentRow(0)
 
     def selected(self) -> ResultImage | None:
-        row = self.list.currentRow()
-        return self._results[row] if 0 <= row < len(self._results) else None
+        return self._result_at(self.list.currentRow())
 
     def _view(self, item: QListWidgetItem) -> None:
-        row = self.list.row(item)
-        if 0 <= row < len(self._results):
-            self.viewRequested.emit(self._results[row])
+        result = self._result_at(self.list.row(item))
+        if result is not None:
+            self.viewRequested.emit(result)
 
     def _update_actions(self) -> None:
-        has_selection = self.selected() is not None
+        has_selection = 0 <= self.list.currentRow() < len(self._results)
         for action in (*self.use_actions.values(), self.save_action, self.copy_action):
             action.setEnabled(has_selection)
 
