@@ -54,6 +54,19 @@ def test_a_preset_click_extends_one_side_masks_it_and_switches_to_inpaint(qtbot,
     assert np.array_equal(job.request.mask, mask)
 
 
+def test_ctrl_z_takes_an_extension_back_and_ctrl_y_redoes_it(qtbot, window):
+    bar = window.outpaint_toolbar
+    bar.side_choice.setCurrentText("right")
+    click_action(qtbot, bar, bar.preset_actions[64])
+    assert window.canvas.image().shape == (64, 160, 3)
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.canvas.image().shape == (64, 96, 3) and np.array_equal(window.canvas.image(), image())
+    assert not window.canvas.mask().any()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert window.canvas.image().shape == (64, 160, 3) and (window.canvas.mask()[:, 96:] == 255).all()
+
+
 def test_fields_fill_and_overlap_are_used(qtbot, window):
     bar = window.outpaint_toolbar
     bar.side_fields["top"].setValue(24)

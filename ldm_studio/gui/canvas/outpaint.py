@@ -73,8 +73,8 @@ def extend_working_image(
         raise InputError(str(error)) from None
     if sketch is not None:
         sketch.expect_resize(extended.box[0], extended.box[1])
-    canvas.set_image(np.asarray(extended.image))
-    canvas.set_mask(np.asarray(extended.mask))
+    # One undoable step: Ctrl+Z brings back the image and mask from before the extension.
+    canvas.place_image(np.asarray(extended.image), np.asarray(extended.mask), label="Outpaint")
     return extended.image.size
 
 
