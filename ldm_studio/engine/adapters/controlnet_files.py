@@ -94,7 +94,7 @@ def load_controlnet(path: str | Path, *, device: torch.device, dtype: torch.dtyp
     return LoadedControlNet(info, net)
 
 
-def check_compatible(info: ControlNetInfo, model_family: str, unet_config) -> None:
+def check_compatible(info: ControlNetInfo, model_family: str, model_label: str, unet_config) -> None:
     """An InputError naming both families when the ControlNet cannot steer this model's UNet.
 
     The widths decide (context and vector widths, levels, channels must match the UNet's encoder); the
@@ -109,7 +109,9 @@ def check_compatible(info: ControlNetInfo, model_family: str, unet_config) -> No
         and control.num_res_blocks == unet_config.num_res_blocks
     )
     if not same:
+        base = model_family.split("-", 1)[0]
+        model = FAMILY_LABELS.get(base, model_label)
         raise InputError(
-            f"ControlNet {info.name} is for {info.family_label} but the model is {model_family}: "
+            f"ControlNet {info.name} is for {info.family_label} but the model is {model}: "
             "choose a ControlNet made for the model's family"
         )

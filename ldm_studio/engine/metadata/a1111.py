@@ -9,6 +9,7 @@ import json
 import re
 from typing import Any
 
+from ldm_studio.engine.metadata.controlnet_text import parse_units
 from ldm_studio.engine.metadata.fields import convert
 from ldm_studio.engine.requests import GenerationRequest
 
@@ -86,6 +87,7 @@ def format_infotext(
     lora_hashes: dict[str, str] | None = None,
     ti_hashes: dict[str, str] | None = None,
     refiner_hash: str = "",
+    controlnets: dict[str, str] | None = None,
 ) -> str:
     """The A1111 `parameters` text for one image generated from `request` with `seed`.
 
@@ -96,7 +98,8 @@ def format_infotext(
     an "only masked" inpaint of a bigger picture.
 
     An SDXL refiner hand-off is written as A1111 does: `Refiner: <name> [<hash>], Refiner switch at: 0.8`
-    (the name is the refiner file's stem, the hash `refiner_hash`: A1111's 10-hex short hash)."""
+    (the name is the refiner file's stem, the hash `refiner_hash`: A1111's 10-hex short hash).
+    `controlnets`: {"ControlNet N": unit text} (metadata.controlnet_text), written as the extension does."""
     params: dict[str, str] = {
         "Steps": str(request.steps),
         "Sampler": A1111_SAMPLER_NAMES.get(request.sampler, request.sampler),
@@ -129,6 +132,7 @@ def format_infotext(
         params["Noise level"] = str(request.noise_level)
     if request.sampler == "ddim" and request.eta:
         params["Eta DDIM"] = _number(request.eta)
+    params.update(controlnets or {})
     if lora_hashes:
         params["Lora hashes"] = format_hash_list(lora_hashes)
     if ti_hashes:
@@ -247,6 +251,7 @@ def request_from_infotext(text: str) -> GenerationRequest:
     if size:
         fields["width"], fields["height"] = int(size.group(1)), int(size.group(2))
     fields["inpaint_only_masked"] = params.get("Inpaint area", "").lower() == "only masked"
+    fields["controlnets"] = parse_units(params)  # model names, which callers look up in their folder
 
     # A1111 names no mode; the mode-only parameters tell it (hires fix also writes a denoising strength).
     if "Noise level" in params:
