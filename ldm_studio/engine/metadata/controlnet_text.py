@@ -104,3 +104,19 @@ def _module(text: str) -> str:
         if lowered.startswith(prefix):
             return module
     return "none"
+
+
+def units_from_json(value: object) -> tuple[ControlNetUnit, ...]:
+    """Units from our JSON chunk's `controlnets` list; entries of the wrong shape or types are skipped."""
+    if not isinstance(value, list):
+        return ()
+    units = []
+    for entry in value:
+        if not isinstance(entry, dict) or not isinstance(entry.get("file"), str) or not entry["file"]:
+            continue
+        numbers = {k: entry.get(k) for k in ("weight", "start", "end") if k in entry}
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers.values()):
+            continue
+        texts = {k: entry[k] for k in ("image", "mode", "module") if isinstance(entry.get(k), str)}
+        units.append(ControlNetUnit(file=entry["file"], **{k: float(v) for k, v in numbers.items()}, **texts))
+    return tuple(units)
