@@ -126,3 +126,10 @@ def _masked(pixels: np.ndarray, mask: np.ndarray | None, width: int, height: int
     out = pixels.copy()
     out[mask > 127] = -1.0
     return out
+
+
+def control_preview(
+    unit: ControlNetUnit, width: int, height: int, *, index: int = 0, mask: np.ndarray | None = None
+) -> np.ndarray:
+    """The control map the model will see for `unit` at width x height, as uint8 (H, W, 3) (for a preview)."""
+    return preview_image(control_image(unit, width, height, index=index, mask=mask))
