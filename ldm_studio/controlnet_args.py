@@ -2,8 +2,8 @@
 
 FILE is a ControlNet file, or its name in `controlnet/` beside --model (or --controlnet-dir). The
 per-unit options `--controlnet-module`, `--controlnet-mode` and `--controlnet-guidance START:END` apply
-to the unit of the same position; when given fewer times than --controlnet, the last one given applies to
-the rest. Images are read here, so a bad one fails before the model loads.
+to the unit of the same position (the first to the first --controlnet, …); units without one get the
+default. Images are read here, so a bad one fails before the model loads.
 """
 
 from __future__ import annotations
@@ -77,9 +77,7 @@ def parse_controlnet_option(text: str) -> tuple[str, str, float]:
 
 
 def _nth(values: list[str], index: int, default: str) -> str:
-    if not values:
-        return default
-    return values[index] if index < len(values) else values[-1]
+    return values[index] if index < len(values) else default
 
 
 def _guidance(text: str) -> tuple[float, float]:

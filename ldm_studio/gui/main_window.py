@@ -30,6 +30,7 @@ from ldm_studio.gui.jobs.engine_api import EngineApi
 from ldm_studio.gui.jobs.queue import Job, JobQueue, JobState
 from ldm_studio.gui.jobs.runner import JobRunner
 from ldm_studio.gui.jobs.worker import ResultImage
+from ldm_studio.gui.panels.controlnet import ControlNetPanel
 from ldm_studio.gui.panels.gallery import Gallery
 from ldm_studio.gui.panels.loras import AdapterPanel, adapter_folders
 from ldm_studio.gui.panels.model_list import ModelList
@@ -83,6 +84,16 @@ class MainWindow(QMainWindow):
         prompt_dock = self._dock("Prompt", self.prompt_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         models_dock = self._dock("Models", self.models_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         adapters_dock = self._dock("LoRAs", self.adapters_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.controlnet_panel = ControlNetPanel()
+        self.controlnet_panel.context = lambda: (
+            self.canvas.image(),
+            self.document.width,
+            self.document.height,
+        )
+        controlnet_dock = self._dock(
+            "ControlNet", self.controlnet_panel, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.tabifyDockWidget(adapters_dock, controlnet_dock)
         self.tabifyDockWidget(prompt_dock, models_dock)  # a tab: the window still fits a small screen
         self.tabifyDockWidget(models_dock, adapters_dock)
         prompt_dock.raise_()
@@ -114,6 +125,7 @@ class MainWindow(QMainWindow):
                 settings.models_folder.mkdir(parents=True, exist_ok=True)
         self.models.rescan()
         self.adapters_panel.set_folders(*adapter_folders(settings.models_folder))
+        self.controlnet_panel.set_folder(settings.models_folder)
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -198,6 +210,7 @@ class MainWindow(QMainWindow):
         try:
             self._check_model_can(document.mode)
             request = self._with_model_context(document.to_request(image, mask))
+            request = request.replace(controlnets=self.controlnet_panel.units(image))
         except InputError as exc:
             self.notice.show_error(str(exc))
             return None
@@ -358,6 +371,7 @@ class MainWindow(QMainWindow):
     def _on_models_changed(self) -> None:
         first_scan, self._first_scan = self._first_scan, False
         self.adapters_panel.set_folders(*adapter_folders(self.models.folder))  # it may have moved
+        self.controlnet_panel.set_folder(self.models.folder)
         # A restored session keeps its size and guidance; a first run starts at the model's own.
         follow = first_scan and self._first_run
         self._apply_model_defaults(follow_size=follow, follow_cfg=follow, follow_noise=follow)
@@ -402,6 +416,7 @@ class MainWindow(QMainWindow):
         self.prompt_panel.set_model(entry.family if entry is not None else None, trained)
         self.prompt_panel.set_refiners(self._refiner_choices())
         self.adapters_panel.set_model_family(entry.family if entry is not None else None)
+        self.controlnet_panel.set_model_family(entry.family if entry is not None else None)
         if follow_size and trained:
             self.document.width, self.document.height = trained
         if follow_cfg and recommended is not None:
