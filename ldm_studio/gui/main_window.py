@@ -339,6 +339,8 @@ class MainWindow(QMainWindow):
             self._restore_refiner(stored.refiner)
             self.status.showMessage(f"Opened {path.name} and restored its parameters", 8000)
             self._say_missing_loras(stored.prompt)
+            if missing := self.controlnet_panel.apply_units(stored.controlnets):
+                self.notice.show_info(missing)
         else:
             self.status.showMessage(f"Opened {path.name}", 5000)
 

@@ -88,3 +88,20 @@ def test_generate_carries_the_controlnet_in_the_request(qtbot, tmp_path):
     (unit,) = engine.runs[0].controlnets
     assert unit.file.endswith("control_v11p_sd15_canny.safetensors") and unit.image == str(image)
     assert unit.weight == 0.7 and unit.mode == "balanced"
+
+
+def test_a_dropped_pngs_controlnet_is_restored_or_said_missing(panel):
+    from ldm_studio.engine.metadata.a1111 import request_from_infotext
+
+    text = (
+        "a cube\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 1, Size: 512x512, "
+        'ControlNet 0: "Module: canny, '
+        "Model: control_v11p_sd15_canny [d14c016b], Weight: 0.6, Guidance Start: 0.2, Guidance End: 0.9, "
+        'Control Mode: My prompt is more important"'
+    )
+    assert panel.apply_units(request_from_infotext(text).controlnets) == ""
+    (unit,) = panel.units(None)
+    assert unit.file.endswith("control_v11p_sd15_canny.safetensors")
+    assert (unit.module, unit.weight, unit.start, unit.end, unit.mode) == ("canny", 0.6, 0.2, 0.9, "prompt")
+    missing = panel.apply_units(request_from_infotext(text.replace("sd15_canny", "sd15_seg")).controlnets)
+    assert "control_v11p_sd15_seg is not in" in missing and not panel.enabled.isChecked()

@@ -169,6 +169,31 @@ class ControlNetPanel(QWidget):
             ),
         )
 
+    def apply_units(self, units: tuple[ControlNetUnit, ...]) -> str:
+        """Take the first unit of a dropped PNG (its model is a file name): the settings, and the file when
+        the controlnet folder has it. Returns what is missing ("" when nothing is)."""
+        if not units:
+            return ""
+        unit = units[0]
+        self.weight.setValue(unit.weight)
+        self.start.setValue(unit.start)
+        self.end.setValue(unit.end)
+        self.mode.setCurrentIndex(max(0, self.mode.findData(unit.mode)))
+        self.module.setCurrentText(unit.module)
+        index = next(
+            (
+                i
+                for i in range(self.model.count())
+                if Path(self.model.itemData(i)).stem == Path(unit.file).stem
+            ),
+            -1,
+        )
+        self.enabled.setChecked(index >= 0)
+        if index < 0:
+            return f"ControlNet {Path(unit.file).stem} is not in {self.folder}: add it there to use it"
+        self.model.setCurrentIndex(index)
+        return ""
+
     # -- preview -----------------------------------------------------------------------------------
 
     @Slot()
