@@ -171,3 +171,23 @@ def test_bad_controlnets_are_one_line_errors(setup, tmp_path):
         )
     with pytest.raises(InputError, match="no control image"):
         run(model, _request([ControlNetUnit(file=str(files[1]))]), threading.Event())
+
+
+def test_img2img_off_the_grid_and_inpaint_with_the_inpaint_controlnet_run(setup):
+    """img2img pads a 60x52 input to the model's grid: the control map is padded alike; the inpaint
+    preprocessor takes the request's mask; 'only masked' is refused in one line."""
+    from ldm_studio.engine.requests import Result
+
+    model, _, files, _ = setup
+    image = _images()[0][:52, :60]
+    unit = ControlNetUnit(file=str(files[0]), pixels=image)
+    request = _request([unit]).replace(mode="img2img", init_image=image, strength=0.6)
+    events = list(our_pipeline.run(model, request, threading.Event()))
+    assert isinstance(events[-1], Result) and events[-1].images[0].size == (60, 52)
+    mask = np.zeros((64, 64), np.uint8)
+    mask[16:40, 16:48] = 255
+    inpaint = dataclasses.replace(unit, pixels=_images()[0], module="inpaint")
+    request = _request([inpaint]).replace(mode="inpaint", init_image=_images()[0], mask=mask, strength=1.0)
+    assert isinstance(list(our_pipeline.run(model, request, threading.Event()))[-1], Result)
+    with pytest.raises(InputError, match="only masked"):
+        our_pipeline.run(model, request.replace(inpaint_only_masked=True), threading.Event())

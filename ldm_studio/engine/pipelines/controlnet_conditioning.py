@@ -43,6 +43,16 @@ class ActiveControl:
     loaded: LoadedControlNet
     hint: torch.Tensor  # [1, 3, H, W] on the model's device, in its dtype
 
+    def hint_for(self, latent: torch.Tensor) -> torch.Tensor:
+        """The hint at 8x the latent's size: img2img pads its input at the right and bottom edges up to
+        the model's grid, so the hint is padded the same way (edge pixels repeated)."""
+        height, width = latent.shape[-2] * 8, latent.shape[-1] * 8
+        if self.hint.shape[-2:] != (height, width):
+            pad_h, pad_w = max(0, height - self.hint.shape[-2]), max(0, width - self.hint.shape[-1])
+            padded = torch.nn.functional.pad(self.hint.float(), (0, pad_w, 0, pad_h), mode="replicate")
+            self.hint = padded[..., :height, :width].to(self.hint.dtype)
+        return self.hint
+
     def scales(self, count: int) -> list[float]:
         """The weight of each of `count` residuals (down blocks, then the middle)."""
         if self.unit.mode == "balanced":
@@ -76,7 +86,7 @@ class Controls:
             unit = control.unit
             if step / steps < unit.start or (step + 1) / steps > unit.end or unit.weight == 0:
                 continue
-            down, mid = control.loaded.net(x, control.hint, t, cond.context, cond.y)
+            down, mid = control.loaded.net(x, control.hint_for(x), t, cond.context, cond.y)
             scales = control.scales(len(down) + 1)
             down = [d * s for d, s in zip(down, scales, strict=False)]
             mid = mid * scales[-1]
@@ -112,6 +122,10 @@ def prepare_controls(model, request: GenerationRequest) -> Controls | None:
     """The request's ControlNets checked against `model`, loaded, with their control images (None: none)."""
     if not request.controlnets:
         return None
+    if request.mode == "inpaint" and request.inpaint_only_masked:
+        raise InputError(
+            "ControlNets with 'only masked' inpainting are not supported yet: inpaint the whole picture"
+        )
     active, notes = [], []
     for index, unit in enumerate(request.controlnets):
         _check_unit(unit, index)
