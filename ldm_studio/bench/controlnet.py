@@ -53,8 +53,6 @@ def _ours(shapes: str, seed: int = 0):
 
 def _theirs(unet, control, shapes: str):
     """diffusers' nets holding the same tensors as ours (renamed by diffusers' converters, no copy)."""
-    from diffusers import ControlNetModel
-
     from ldm_studio.bench import reference
     from ldm_studio.engine.checkpoints.families import KNOWN_FAMILIES
 
@@ -74,7 +72,8 @@ def _theirs(unet, control, shapes: str):
     )  # fmt: skip
     config = {k: unet_keys[k] for k in keys} | {"conditioning_channels": 3}
     converted = convert.convert_controlnet_checkpoint(cn_checkpoint, config)
-    their_control = reference._converted(ControlNetModel, cn_checkpoint, config, converted, "ControlNet")
+    model_class = reference.import_diffusers().ControlNetModel
+    their_control = reference._converted(model_class, cn_checkpoint, config, converted, "ControlNet")
     return their_unet.requires_grad_(False), their_control.requires_grad_(False)
 
 
