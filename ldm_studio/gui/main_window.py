@@ -30,7 +30,7 @@ from ldm_studio.gui.jobs.engine_api import EngineApi
 from ldm_studio.gui.jobs.queue import Job, JobQueue, JobState
 from ldm_studio.gui.jobs.runner import JobRunner
 from ldm_studio.gui.jobs.worker import ResultImage
-from ldm_studio.gui.panels.controlnet import ControlNetPanel
+from ldm_studio.gui.panels.controlnet import ControlNetPanel, scrollable
 from ldm_studio.gui.panels.gallery import Gallery
 from ldm_studio.gui.panels.loras import AdapterPanel, adapter_folders
 from ldm_studio.gui.panels.model_list import ModelList
@@ -90,12 +90,11 @@ class MainWindow(QMainWindow):
             self.document.width,
             self.document.height,
         )
-        controlnet_dock = self._dock(
-            "ControlNet", self.controlnet_panel, Qt.DockWidgetArea.RightDockWidgetArea
-        )
-        self.tabifyDockWidget(adapters_dock, controlnet_dock)
+        area = Qt.DockWidgetArea.RightDockWidgetArea
+        controlnet_dock = self._dock("ControlNet", scrollable(self.controlnet_panel), area)
         self.tabifyDockWidget(prompt_dock, models_dock)  # a tab: the window still fits a small screen
         self.tabifyDockWidget(models_dock, adapters_dock)
+        self.tabifyDockWidget(adapters_dock, controlnet_dock)
         prompt_dock.raise_()
         self._dock("Gallery", self.gallery, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.status = StatusBar(self)

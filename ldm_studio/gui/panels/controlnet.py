@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -230,3 +231,11 @@ class ControlNetPanel(QWidget):
         pixmap = QPixmap.fromImage(array_to_qimage(array))
         self.preview.setPixmap(pixmap.scaled(PREVIEW_SIDE, PREVIEW_SIDE, Qt.AspectRatioMode.KeepAspectRatio))
         self.status.setText(f"What the model sees at {array.shape[1]}x{array.shape[0]}")
+
+
+def scrollable(panel: QWidget) -> QScrollArea:
+    """The panel in a scroll area, so its dock does not make the window taller than a small screen."""
+    area = QScrollArea()
+    area.setWidget(panel)
+    area.setWidgetResizable(True)
+    return area
