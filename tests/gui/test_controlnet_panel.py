@@ -105,3 +105,25 @@ def test_a_dropped_pngs_controlnet_is_restored_or_said_missing(panel):
     assert (unit.module, unit.weight, unit.start, unit.end, unit.mode) == ("canny", 0.6, 0.2, 0.9, "prompt")
     missing = panel.apply_units(request_from_infotext(text.replace("sd15_canny", "sd15_seg")).controlnets)
     assert "control_v11p_sd15_seg is not in" in missing and not panel.enabled.isChecked()
+
+
+def test_a_scribble_on_the_canvas_goes_into_the_request(qtbot, tmp_path):
+    """White lines on black in the canvas (a scribble), "Current canvas" as the source: the request
+    carries that picture as the control image."""
+    settings = temporary_settings(tmp_path)
+    _folder(settings.models_folder)
+    engine = ScriptedEngine()
+    window = make_window(qtbot, tmp_path, engine, settings)
+    scribble = np.zeros((64, 64, 3), np.uint8)
+    scribble[30:34, 8:56] = 255
+    scribble[8:56, 30:34] = 255
+    window.canvas.set_image(scribble)
+    panel = window.controlnet_panel
+    panel.enabled.setChecked(True)
+    panel.model.setCurrentIndex(1)
+    panel.source.setCurrentText("Current canvas")
+    window.document.steps = 1
+    window.generate()
+    qtbot.waitUntil(lambda: len(engine.runs) == 1, timeout=5000)
+    (unit,) = engine.runs[0].controlnets
+    assert np.array_equal(unit.pixels, scribble) and unit.image == ""

@@ -137,6 +137,11 @@ def prepare_controls(model, request: GenerationRequest) -> Controls | None:
         loaded = _cached(model, Path(unit.file).expanduser())
         hint = torch.from_numpy(image.pixels).permute(2, 0, 1)[None].to(model.device, model.dtype)
         active.append(ActiveControl(unit, loaded, hint))
+    # Keep only this request's nets loaded: a ControlNet no longer asked for gives its memory back.
+    wanted = {str(Path(unit.file).expanduser()) for unit in request.controlnets}
+    cache = model.controlnet_cache
+    for key in [k for k in cache if k[0] not in wanted]:
+        del cache[key]
     return Controls(active, notes)
 
 
