@@ -59,3 +59,11 @@ def test_loaded_controlnets_are_cached_until_the_request_drops_them(tmp_path):
     first = prepare_controls(model, request(a, b)).active[0].loaded
     assert prepare_controls(model, request(a)).active[0].loaded is first  # not read again
     assert [k[0] for k in model.controlnet_cache] == [str(a)]  # b dropped
+
+
+def test_a_controlnet_given_as_the_model_says_so(tmp_path):
+    from ldm_studio.engine.checkpoints.loading import load_model
+
+    path = write_tiny_controlnet(tmp_path / "control_v11p_sd15_canny.safetensors", "sd1")
+    with pytest.raises(CheckpointError, match="it looks like a ControlNet: give it with --controlnet"):
+        load_model(path, device="cpu", precision="fp32")
