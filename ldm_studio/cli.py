@@ -61,6 +61,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="textual-inversion files, used by their name in a prompt (default: embeddings/ beside --model)",
     )
+    from ldm_studio.controlnet_args import add_controlnet_options
+
+    add_controlnet_options(parser)
 
 
 def _add_sampling_options(parser: argparse.ArgumentParser, *, steps: int) -> None:

@@ -20,6 +20,7 @@ MODE_OF_COMMAND = {"inpaint": "inpaint", "outpaint": "inpaint", "upscale": "upsc
 
 def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     """The request a command line asks for; images are read here so a bad file fails before loading."""
+    from ldm_studio.controlnet_args import controlnet_units
     from ldm_studio.engine.image_files import load_image, load_mask
 
     mode = MODE_OF_COMMAND.get(args.command, "img2img" if getattr(args, "init_image", None) else "txt2img")
@@ -42,6 +43,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         preview_interval=0,  # nothing shows previews on a terminal: skip computing them
         empty_negative=getattr(args, "empty_negative", "auto"),
         **adapter_options(args),
+        controlnets=controlnet_units(args),
     )
     if getattr(args, "refiner", None):
         values.update(refiner=str(Path(args.refiner).expanduser()), refiner_switch=args.refiner_switch)

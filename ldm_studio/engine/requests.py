@@ -23,6 +23,42 @@ DEFAULT_NOISE_LEVEL = 20  # the x4 upscaler's (diffusers' default); a model can 
 
 # Fields that hold pixel data: left out of the JSON snapshot and of equality.
 _ARRAY_FIELDS = ("init_image", "mask")
+# ControlNet control modes, as the A1111 extension names them: "balanced" (both CFG halves, full weight),
+# "prompt" ("My prompt is more important": soft weights 0.825^k, deepest block strongest, both halves),
+# "control" ("ControlNet is more important": soft weights, conditional half only).
+CONTROL_MODES: tuple[str, ...] = ("balanced", "prompt", "control")
+# Preprocessors: "none" uses the image as the control map; the first four need no weights of their own.
+CONTROL_MODULES: tuple[str, ...] = (
+    "none", "canny", "scribble", "tile", "inpaint", "depth", "lineart", "openpose", "normal",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ControlNetUnit:
+    """One ControlNet: its file, its control image (a path, or `pixels` from the canvas) and how it steers.
+
+    `start` / `end` are fractions of the sampling steps it acts on (guidance start / end); `weight`
+    scales its residuals; `module` is the preprocessor applied to the image first (CONTROL_MODULES).
+    """
+
+    file: str
+    image: str = ""
+    weight: float = 1.0
+    start: float = 0.0
+    end: float = 1.0
+    mode: str = "balanced"
+    module: str = "none"
+    pixels: np.ndarray | None = field(default=None, repr=False, compare=False)  # (H, W, 3) uint8
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "pixels"}
+
+
+def _control_unit(value: Any) -> ControlNetUnit:
+    if isinstance(value, ControlNetUnit):
+        return value
+    known = {f.name for f in dataclasses.fields(ControlNetUnit)} - {"pixels"}
+    return ControlNetUnit(**{k: v for k, v in dict(value).items() if k in known})
 
 
 @dataclass(frozen=True)
@@ -68,6 +104,7 @@ class GenerationRequest:
     loras: tuple[tuple[str, float, float], ...] = ()
     lora_dir: str | None = None
     embeddings_dir: str | None = None
+    controlnets: tuple[ControlNetUnit, ...] = ()  # applied together, residuals summed
     init_image: np.ndarray | None = field(default=None, repr=False, compare=False)
     mask: np.ndarray | None = field(default=None, repr=False, compare=False)
 
@@ -75,6 +112,7 @@ class GenerationRequest:
         # JSON brings lists back: keep the field a hashable tuple of (str, float, float).
         loras = tuple((str(path), float(te), float(unet)) for path, te, unet in self.loras)
         object.__setattr__(self, "loras", loras)
+        object.__setattr__(self, "controlnets", tuple(_control_unit(u) for u in self.controlnets))
 
     def replace(self, **changes: Any) -> GenerationRequest:
         return dataclasses.replace(self, **changes)
@@ -82,7 +120,9 @@ class GenerationRequest:
     def to_dict(self) -> dict[str, Any]:
         """The parameters as plain JSON-able values, pixel data left out."""
         fields = dataclasses.fields(self)
-        return {f.name: getattr(self, f.name) for f in fields if f.name not in _ARRAY_FIELDS}
+        values = {f.name: getattr(self, f.name) for f in fields if f.name not in _ARRAY_FIELDS}
+        values["controlnets"] = [unit.to_dict() for unit in self.controlnets]
+        return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> GenerationRequest:

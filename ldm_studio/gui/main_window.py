@@ -37,6 +37,7 @@ from ldm_studio.gui.jobs.runner import JobRunner
 from ldm_studio.gui.jobs.worker import ResultImage
 from ldm_studio.gui.live_mode import install_live_mode
 from ldm_studio.gui.models_watch import watch_models
+from ldm_studio.gui.panels.controlnet import ControlNetPanel, scrollable
 from ldm_studio.gui.panels.gallery import Gallery
 from ldm_studio.gui.panels.gallery_store import install_gallery_store
 from ldm_studio.gui.panels.loras import AdapterPanel, adapter_folders
@@ -97,8 +98,17 @@ class MainWindow(QMainWindow):
         prompt_dock = self._dock("Prompt", self.prompt_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         models_dock = self._dock("Models", self.models_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         adapters_dock = self._dock("LoRAs", self.adapters_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.controlnet_panel = ControlNetPanel()
+        self.controlnet_panel.context = lambda: (
+            self.canvas.image(),
+            self.document.width,
+            self.document.height,
+        )
+        area = Qt.DockWidgetArea.RightDockWidgetArea
+        controlnet_dock = self._dock("ControlNet", scrollable(self.controlnet_panel), area)
         self.tabifyDockWidget(prompt_dock, models_dock)  # a tab: the window still fits a small screen
         self.tabifyDockWidget(models_dock, adapters_dock)
+        self.tabifyDockWidget(adapters_dock, controlnet_dock)
         prompt_dock.raise_()
         self._dock("Gallery", self.gallery, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.status = StatusBar(self)
@@ -135,6 +145,7 @@ class MainWindow(QMainWindow):
                 settings.models_folder.mkdir(parents=True, exist_ok=True)
         self.models.rescan()
         self.adapters_panel.set_folders(*adapter_folders(settings.models_folder))
+        self.controlnet_panel.set_folder(settings.models_folder)
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -229,6 +240,7 @@ class MainWindow(QMainWindow):
         try:
             self._check_model_can(document.mode)
             request = self._with_model_context(sketch_request(self, image, mask))  # image + shown sketch
+            request = request.replace(controlnets=self.controlnet_panel.units(image))
         except InputError as exc:
             self.notice.show_error(str(exc))
             return None
@@ -366,6 +378,8 @@ class MainWindow(QMainWindow):
             self._restore_refiner(stored.refiner)
             self.status.showMessage(f"Opened {path.name} and restored its parameters", 8000)
             self._say_missing_loras(stored.prompt)
+            if missing := self.controlnet_panel.apply_units(stored.controlnets):
+                self.notice.show_info(missing)
         else:
             self.status.showMessage(f"Opened {path.name}", 5000)
 
@@ -398,6 +412,7 @@ class MainWindow(QMainWindow):
     def _on_models_changed(self) -> None:
         first_scan, self._first_scan = self._first_scan, False
         self.adapters_panel.set_folders(*adapter_folders(self.models.folder))  # it may have moved
+        self.controlnet_panel.set_folder(self.models.folder)
         # A restored session keeps its size and guidance; a first run starts at the model's own.
         follow = first_scan and self._first_run
         self._apply_model_defaults(follow_size=follow, follow_cfg=follow, follow_noise=follow)
@@ -442,6 +457,7 @@ class MainWindow(QMainWindow):
         self.prompt_panel.set_model(entry.family if entry is not None else None, trained)
         self.prompt_panel.set_refiners(self._refiner_choices())
         self.adapters_panel.set_model_family(entry.family if entry is not None else None)
+        self.controlnet_panel.set_model_family(entry.family if entry is not None else None)
         if follow_size and trained:
             self.document.width, self.document.height = trained
         if follow_cfg and recommended is not None:

@@ -192,6 +192,8 @@ def _no_unet_message(shapes: Shapes) -> str:
         "down_blocks" in k for k in keys
     ):
         hint = " (it looks like a VAE on its own: choose it as the VAE instead)"
+    elif any("input_hint_block." in k or k.startswith("controlnet_cond_embedding.") for k in keys):
+        hint = " (it looks like a ControlNet: give it with --controlnet, or put it in controlnet/)"
     elif any(k.startswith(("lora_", "lora.")) or ".lora_" in k for k in keys):
         hint = " (it looks like a LoRA, which is not supported)"
     elif any(k.startswith("conditioner.") for k in keys):

@@ -9,6 +9,7 @@ import json
 import re
 from typing import Any
 
+from ldm_studio.engine.metadata.controlnet_text import parse_units
 from ldm_studio.engine.metadata.fields import convert
 from ldm_studio.engine.requests import GenerationRequest
 
@@ -88,6 +89,7 @@ def format_infotext(
     lora_hashes: dict[str, str] | None = None,
     ti_hashes: dict[str, str] | None = None,
     refiner_hash: str = "",
+    controlnets: dict[str, str] | None = None,
 ) -> str:
     """The A1111 `parameters` text for one image generated from `request` with `seed`.
 
@@ -98,7 +100,8 @@ def format_infotext(
     an "only masked" inpaint of a bigger picture.
 
     An SDXL refiner hand-off is written as A1111 does: `Refiner: <name> [<hash>], Refiner switch at: 0.8`
-    (the name is the refiner file's stem, the hash `refiner_hash`: A1111's 10-hex short hash)."""
+    (the name is the refiner file's stem, the hash `refiner_hash`: A1111's 10-hex short hash).
+    `controlnets`: {"ControlNet N": unit text} (metadata.controlnet_text), written as the extension does."""
     params: dict[str, str] = {
         "Steps": str(request.steps),
         "Sampler": A1111_SAMPLER_NAMES.get(request.sampler, request.sampler),
@@ -135,6 +138,7 @@ def format_infotext(
         params["Noise level"] = str(request.noise_level)
     if request.sampler == "ddim" and request.eta:
         params["Eta DDIM"] = _number(request.eta)
+    params.update(controlnets or {})
     if lora_hashes:
         params["Lora hashes"] = format_hash_list(lora_hashes)
     if ti_hashes:
@@ -256,6 +260,7 @@ def request_from_infotext(text: str) -> GenerationRequest:
     fields["soft_inpainting"] = params.get("Soft inpainting enabled", "").strip().lower() == "true"
     if params.get(OUTPAINT_KEY, "").strip():
         fields["outpaint"] = params[OUTPAINT_KEY].strip()
+    fields["controlnets"] = parse_units(params)  # model names, which callers look up in their folder
 
     # A1111 names no mode; the mode-only parameters tell it (hires fix also writes a denoising strength).
     if "Noise level" in params:

@@ -8,6 +8,7 @@ from typing import Any
 
 from ldm_studio.engine import json_text
 from ldm_studio.engine.errors import InputError
+from ldm_studio.engine.metadata.controlnet_text import units_from_json
 from ldm_studio.engine.requests import MODES, SAMPLERS, SCHEDULES, GenerationRequest
 
 OUR_CHUNK = "ldm_studio"
@@ -29,6 +30,7 @@ def request_from_our_json(text: str) -> GenerationRequest | None:
     choices = {"mode": MODES, "sampler": SAMPLERS, "schedule": SCHEDULES}
     defaults = {f.name: f.default for f in dataclasses.fields(GenerationRequest)}
     clean: dict[str, Any] = {}
+    clean["controlnets"] = units_from_json(values.pop("controlnets", None))
     for key, value in values.items():
         if key not in defaults or key in ("init_image", "mask"):
             continue
@@ -57,4 +59,9 @@ def shareable_json(request: GenerationRequest) -> dict[str, Any]:
     for key in ("lora_dir", "embeddings_dir"):
         values[key] = None
     values["loras"] = [[Path(path).name, te, unet] for path, te, unet in values.get("loras", ())]
+    for unit in values.get("controlnets", ()):
+        unit["file"], unit["image"] = (
+            Path(unit["file"]).stem,
+            Path(unit["image"]).name if unit["image"] else "",
+        )
     return values

@@ -91,3 +91,15 @@ class TextEncoderConfig:
     # @ text_projection [hidden, projection_dim]. Needs every layer built, even for a penultimate context.
     pooled: bool = False
     projection_dim: int | None = None  # width of text_projection's output; None: hidden_size
+
+
+# Output widths of a ControlNet's hint convs 0, 2, ..., 12 in every released file (the last conv maps to
+# model_channels); strides of 2 at the 3rd, 5th and 7th, so the hint comes down 8x to the latent size.
+CONTROLNET_HINT_WIDTHS = (16, 16, 32, 32, 96, 96, 256)
+
+
+@dataclass(frozen=True)
+class ControlNetConfig:
+    unet: UNetConfig  # the encoder copy's hyperparameters (out_channels and the decoder are unused)
+    hint_channels: int = 3
+    hint_widths: tuple[int, ...] = CONTROLNET_HINT_WIDTHS

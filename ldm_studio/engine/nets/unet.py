@@ -9,6 +9,8 @@ random init or a second copy of the weights.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -24,6 +26,30 @@ from ldm_studio.engine.nets.unet_blocks import (
     group_norm,
     timestep_embedding,
 )
+
+
+def attention_layer(cfg: UNetConfig, channels: int, level: int | None) -> nn.Module:
+    """The attention layer of one level (None: the middle block, which always keeps self-attention).
+
+    Shared with the ControlNet, whose encoder is a copy of this UNet's."""
+    if cfg.num_head_channels != -1:
+        heads, dim_head = channels // cfg.num_head_channels, cfg.num_head_channels
+    else:
+        heads, dim_head = cfg.num_heads, channels // cfg.num_heads
+    if not cfg.use_spatial_transformer:
+        return AttentionBlock(channels, heads)
+    disable_self_attn = bool(
+        level is not None and cfg.disable_self_attentions and cfg.disable_self_attentions[level]
+    )
+    return SpatialTransformer(
+        channels,
+        heads,
+        dim_head,
+        depth=cfg.depth_at(level),
+        context_dim=cfg.context_dim or channels,
+        disable_self_attn=disable_self_attn,
+        use_linear=cfg.use_linear_in_transformer,
+    )
 
 
 class UNetModel(nn.Module):
@@ -85,26 +111,7 @@ class UNetModel(nn.Module):
         self.out = nn.Sequential(group_norm(ch), nn.SiLU(), FastConv2d(mc, config.out_channels, 3, padding=1))
 
     def _attention(self, channels: int, level: int | None) -> nn.Module:
-        """The attention layer of one level (None: the middle block, which always keeps self-attention)."""
-        cfg = self.config
-        if cfg.num_head_channels != -1:
-            heads, dim_head = channels // cfg.num_head_channels, cfg.num_head_channels
-        else:
-            heads, dim_head = cfg.num_heads, channels // cfg.num_heads
-        if not cfg.use_spatial_transformer:
-            return AttentionBlock(channels, heads)
-        disable_self_attn = bool(
-            level is not None and cfg.disable_self_attentions and cfg.disable_self_attentions[level]
-        )
-        return SpatialTransformer(
-            channels,
-            heads,
-            dim_head,
-            depth=cfg.depth_at(level),
-            context_dim=cfg.context_dim or channels,
-            disable_self_attn=disable_self_attn,
-            use_linear=cfg.use_linear_in_transformer,
-        )
+        return attention_layer(self.config, channels, level)
 
     def forward(
         self,
@@ -112,6 +119,8 @@ class UNetModel(nn.Module):
         timesteps: torch.Tensor | float,
         context: torch.Tensor | None = None,
         y: torch.Tensor | None = None,
+        down_residuals: Sequence[torch.Tensor] | None = None,
+        mid_residual: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predict eps or v for latents `x` [B, in_channels, H, W] (H, W multiples of 2**(levels-1)).
 
@@ -119,6 +128,8 @@ class UNetModel(nn.Module):
         cross-attention tokens [B, T, context_dim]; `y` the class labels [B] of a class-conditional
         model (the x4 upscaler's noise level), or for `num_classes="sequential"` (SDXL) the float vector
         [B, adm_in_channels] (see sdxl_embed). Runs in the weights' dtype and returns x's dtype.
+        `down_residuals` (one per input block) and `mid_residual` are a ControlNet's outputs: added to
+        the skips and to the middle block's output, as the original cldm ControlledUnetModel does.
         """
         dtype = self.input_blocks[0][0].weight.dtype
         batch = x.shape[0]
@@ -140,6 +151,12 @@ class UNetModel(nn.Module):
             h = block(h, emb, context)
             skips.append(h)
         h = self.middle_block(h, emb, context)
+        if down_residuals is not None:
+            if len(down_residuals) != len(skips):
+                raise ValueError(f"{len(down_residuals)} down residuals for {len(skips)} input blocks")
+            skips = [s + r.to(s.dtype) for s, r in zip(skips, down_residuals, strict=True)]
+        if mid_residual is not None:
+            h = h + mid_residual.to(h.dtype)
         for block in self.output_blocks:
             h = block(torch.cat([h, skips.pop()], dim=1), emb, context)
         return self.out(h).to(x.dtype)

@@ -22,6 +22,7 @@ from ldm_studio.engine.pipelines import outpaint_tiles, soft_inpainting
 from ldm_studio.engine.pipelines import refiner as refiners
 from ldm_studio.engine.pipelines import sdxl_conditioning as sdxl
 from ldm_studio.engine.pipelines.adapter_state import PreparedAdapters, prepare_adapters
+from ldm_studio.engine.pipelines.controlnet_conditioning import infotext_units, mark_rows, prepare_controls
 from ldm_studio.engine.pipelines.event_bridge import WorkAbandoned, run_with_events
 from ldm_studio.engine.pipelines.images import tensor_to_pil
 from ldm_studio.engine.pipelines.inpainting import InpaintPlan, pad_to_multiple, paste_back, plan_inpaint
@@ -59,6 +60,7 @@ class _Job:
     schedule: DiscreteSchedule
     adapters: PreparedAdapters  # the prompt to encode (LoRA tags removed), embeddings, hashes, notes
     refiner: object = None  # LoadedModel of an SDXL refiner hand-off
+    controls: object = None  # controlnet_conditioning.Controls: the request's ControlNets, or None
 
 
 def size_multiple(model) -> int:
@@ -88,7 +90,10 @@ def run(model, request: GenerationRequest, cancel: threading.Event, refiner=None
         rules = ", ".join(sdxl.EMPTY_NEGATIVE_RULES)
         raise InputError(f"empty_negative must be one of {rules}, not {request.empty_negative!r}")
     refiner = refiners.load_refiner(model, request, refiner)
+    if request.controlnets and request.mode == "upscale":
+        raise InputError("ControlNets steer txt2img, img2img and inpainting, not the upscaler")
     job = _Job(
+        controls=prepare_controls(model, request),
         model=model,
         request=request,
         cancel=cancel,
@@ -145,6 +150,7 @@ def _model_denoiser(job: _Job):
         job.schedule,
         job.model.config.prediction,
         quantize_t=job.request.sampler in _QUANTIZED_T_SAMPLERS,
+        control=job.controls,
     )
 
 
@@ -154,6 +160,8 @@ def _guided(job: _Job, concat: torch.Tensor | None = None, y: torch.Tensor | Non
         positive, negative = _sdxl_pair(job, job.adapters.prompt, concat)
     else:
         positive, negative = cond.pair(_text_contexts(job), concat, y)
+    if job.controls is not None:
+        positive, negative = mark_rows(positive, negative)
     denoise = guided(
         _model_denoiser(job),
         positive,
@@ -234,6 +242,8 @@ def _sample(
 
     `finish=False` returns the sampler's last x as is (the base's half of a refiner hand-off)."""
     total = len(sigmas) - 1
+    if job.controls is not None:
+        job.controls.set_sigmas(sigmas)
     interval = job.request.preview_interval
     to_rgb = preview_function(job.model) if interval > 0 else None
     done = {"steps": 0}
@@ -300,7 +310,7 @@ def _sample_or_hand_off(
     x = yield from refiners.renumbered(base_part, 0, total, first=True)
     if x is None:
         return None
-    refining = dataclasses.replace(job, model=job.refiner, refiner=None)
+    refining = dataclasses.replace(job, model=job.refiner, refiner=None, controls=None)
     with torch.inference_mode():
         refiner_denoise = _guided(refining)
     refiner_part = _sample(refining, refiner_denoise, x, sigmas[split:])
@@ -318,9 +328,11 @@ def _result(job: _Job, images: list) -> Result:
         lora_hashes=job.adapters.lora_hashes,
         ti_hashes=job.adapters.ti_hashes,
         refiner_hash=job.refiner.short_hash() if job.refiner is not None else "",
+        controlnets=infotext_units(job.controls),
     )
     count = len(images)
-    return Result(images, [infotext] * count, [request.seed] * count, list(job.adapters.notes))
+    notes = list(job.adapters.notes) + (job.controls.notes if job.controls is not None else [])
+    return Result(images, [infotext] * count, [request.seed] * count, notes)
 
 
 def _decode(job: _Job, latents: torch.Tensor) -> list:

@@ -22,6 +22,8 @@ from ldm_studio.engine.sampling.schedules import DiscreteSchedule
 
 # unet(x, t, context=None, y=None) -> ε or v, with t a float tensor [B] of (fractional) timesteps.
 UNet = Callable[..., torch.Tensor]
+# control(x·c_in, t, σ, cond) -> extra UNet keywords (a ControlNet's down_residuals / mid_residual), or {}.
+ControlHook = Callable[[torch.Tensor, torch.Tensor, float, "Conditioning"], dict]
 ModelDenoiser = Callable[[torch.Tensor, float, "Conditioning"], torch.Tensor]
 Denoise = Callable[[torch.Tensor, float], torch.Tensor]
 
@@ -33,11 +35,14 @@ class Conditioning:
     context: cross-attention tokens [B, L, C] (None for models without cross-attention);
     concat: extra input channels appended after x·c_in (9-channel inpainting, x4 upscaler, LDM-BSR);
     y: class labels for `label_emb` (the x4 upscaler's noise level).
+    cond_rows: [B] 1.0 for rows of the conditional (prompt) half, 0.0 for the unconditional half; only
+    set when something treats the halves differently (a ControlNet on the conditional side only).
     """
 
     context: torch.Tensor | None
     concat: torch.Tensor | None = None
     y: torch.Tensor | None = None
+    cond_rows: torch.Tensor | None = None
 
 
 def _cat(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
@@ -49,18 +54,27 @@ def _cat(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
 def batch_conditionings(first: Conditioning, second: Conditioning) -> Conditioning:
     """Both conditionings in one batch, `first` on top (context lengths must already match)."""
     return Conditioning(
-        _cat(first.context, second.context), _cat(first.concat, second.concat), _cat(first.y, second.y)
+        _cat(first.context, second.context),
+        _cat(first.concat, second.concat),
+        _cat(first.y, second.y),
+        _cat(first.cond_rows, second.cond_rows),
     )
 
 
 def make_denoiser(
-    unet: UNet, schedule: DiscreteSchedule, prediction: str, *, quantize_t: bool = False
+    unet: UNet,
+    schedule: DiscreteSchedule,
+    prediction: str,
+    *,
+    quantize_t: bool = False,
+    control: ControlHook | None = None,
 ) -> ModelDenoiser:
     """D(x, σ, cond) for an ε-, v- or x0-predicting UNet trained on `schedule`.
 
     The UNet sees x·c_in with c_in = 1/sqrt(σ²+1) (the variance-preserving latent) and t from σ.
     `quantize_t` rounds t to the nearest training step, as diffusers' DPM-Solver does with Karras
-    sigmas; by default t stays fractional, as in diffusers' Euler and Heun.
+    sigmas; by default t stays fractional, as in diffusers' Euler and Heun. `control` adds residuals
+    computed from the same scaled latent, without concat channels (as diffusers feeds its ControlNets).
     """
     if prediction not in PREDICTIONS:
         raise ValueError(f"Unknown prediction type {prediction!r}; expected one of {PREDICTIONS}.")
@@ -71,7 +85,8 @@ def make_denoiser(
         t = (t.round() if quantize_t else t).to(device=x.device, dtype=torch.float32).expand(x.shape[0])
         c_in = 1 / math.sqrt(sigma**2 + 1)
         model_in = x * c_in if cond.concat is None else torch.cat([x * c_in, cond.concat.to(x.dtype)], dim=1)
-        out = unet(model_in, t, context=cond.context, y=cond.y)
+        extra = control(x * c_in, t, sigma, cond) if control is not None else {}
+        out = unet(model_in, t, context=cond.context, y=cond.y, **extra)
         if prediction == "eps":
             return x - sigma * out
         if prediction == "x0":
