@@ -459,9 +459,11 @@ class MainWindow(QMainWindow):
 
     def show_preferences(self) -> None:
         dialog = PreferencesDialog(self.settings, self.document, self)
-        old_models = self.settings.models_folder
+        old_models, old_outputs = self.settings.models_folder, self.settings.outputs_folder
         if dialog.exec():
             self.gallery.output_folder = self.settings.outputs_folder
+            if self.settings.outputs_folder != old_outputs:  # the gallery lists the new folder's results
+                self.gallery_store.reload(self.settings.outputs_folder)
             if self.settings.models_folder != old_models:
                 self.models.rescan()
 
