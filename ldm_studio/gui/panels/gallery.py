@@ -55,6 +55,7 @@ class Gallery(QWidget):
     useAsInput = Signal(object, str)  # ResultImage, mode
     message = Signal(str)  # what happened, for the status bar
     errorOccurred = Signal(str)
+    savedAs = Signal(object, object)  # ResultImage, the Path written by "Save as…"
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -182,6 +183,14 @@ class Gallery(QWidget):
         if results:
             self.list.setCurrentRow(0)
 
+    def remove_results(self, results: list[ResultImage]) -> None:
+        """Take these results (by identity) out of the list: live mode's earlier scratch images."""
+        for row in reversed(range(len(self._results))):
+            if any(self._results[row] is result for result in results):
+                del self._results[row]
+                self.list.takeItem(row)
+        self._update_actions()
+
     def selected(self) -> ResultImage | None:
         return self._result_at(self.list.currentRow())
 
@@ -216,6 +225,7 @@ class Gallery(QWidget):
             return
         note = "" if written == target else f" ({target.name} exists and was kept)"
         self.message.emit(f"Saved {written}{note}")
+        self.savedAs.emit(result, written)
 
     def copy_selected_parameters(self) -> None:
         if (result := self.selected()) is not None:

@@ -274,6 +274,12 @@ def install_gallery_store(window: Any) -> GalleryStore:
     store = GalleryStore(GalleryCache(cache_folder(window.settings)), window)
     store.loaded.connect(window.gallery.add_stored)
     store.reloading.connect(window.gallery.clear_stored)
-    window.runner.result.connect(store.remember)
+    live = getattr(window, "live", None)
+
+    def remember(results: list[ResultImage]) -> None:
+        if live is None or not live.owns_running_job():  # live mode's images are scratch: not cached
+            store.remember(results)
+
+    window.runner.result.connect(remember)
     store.load(window.settings.outputs_folder)
     return store
