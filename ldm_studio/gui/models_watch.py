@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QFileSystemWatcher, QObject, QTimer
+from PySide6.QtCore import QEvent, QFileSystemWatcher, QObject, QTimer, Signal
 
 from ldm_studio.engine.model_scan import is_checkpoint_file
 from ldm_studio.gui.panels.loras import adapter_folders
@@ -60,6 +60,8 @@ def files_stamp(folders: list[Path]) -> dict[str, tuple[int, int]]:
 
 
 class ModelsWatcher(QObject):
+    adaptersChanged = Signal()  # the adapter folders settled after a change (a ControlNet list can follow)
+
     def __init__(
         self,
         models: ModelList,
@@ -169,6 +171,7 @@ class ModelsWatcher(QObject):
             self._adapter_last, self._adapter_last_look = now, None
             self.adapter_rescans += 1
             self.adapters.rescan()
+            self.adaptersChanged.emit()
         else:  # still being written: look again after another quiet spell
             self._adapter_last_look = now
             self.adapter_timer.start()

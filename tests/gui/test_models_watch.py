@@ -108,8 +108,10 @@ def test_a_burst_of_adapter_changes_makes_one_rescan_once_settled(qtbot, window)
         watcher._changed(str(window.models.folder / "controlnet"))  # a burst restarts the one timer
         (window.models.folder / "controlnet" / f"cn{n}.safetensors").write_bytes(b"x" * 10)
     assert watcher.adapter_timer.isActive() and watcher.adapter_rescans == 0
+    announced: list[bool] = []
+    watcher.adaptersChanged.connect(lambda: announced.append(True))
     watcher._settle_adapters()  # first look: new files, look again after another quiet spell
     assert watcher.adapter_rescans == 0
     watcher._settle_adapters()  # the same twice: settled, one rescan
     watcher._settle_adapters()  # nothing new since
-    assert watcher.adapter_rescans == 1 and not watcher.timer.isActive()
+    assert watcher.adapter_rescans == 1 and announced == [True] and not watcher.timer.isActive()
