@@ -6,7 +6,9 @@ follows the words and the brush. The seed stays the document's (a live image cha
 not with a new seed). In img2img / inpaint the input stays the image the user gave: a live result shown
 on the canvas is not fed back as the next input. Live images are scratch: they are saved into
 `<data folder>/live` (emptied when live mode is next switched on; "Save as…" keeps one) and are not
-added to the history. `install_live_mode(window)` adds the toggle (Generate menu, toolbar, Ctrl+L).
+added to the history. The gallery shows only the newest live image (each replaces the one before), and
+keeps one the user saved with "Save as…"; the thumbnail cache never sees them.
+`install_live_mode(window)` adds the toggle (Generate menu, toolbar, Ctrl+L).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class LiveMode(QObject):
         self._base: np.ndarray | None = None  # the user's input image of img2img / inpaint
         self._shown: np.ndarray | None = None  # the last live result put on the canvas
         self._sent: tuple | None = None  # (document values, input image, mask) of the last live run
+        self._in_gallery: list = []  # the live results the gallery shows now: the next ones replace them
         self.timer = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self.run_now)
@@ -59,6 +62,7 @@ class LiveMode(QObject):
         window.document.changed.connect(self._on_document_changed)
         window.canvas.maskChanged.connect(self._on_mask_changed)
         window.runner.result.connect(self._on_result)
+        window.gallery.savedAs.connect(self._on_saved_as)
 
     @property
     def enabled(self) -> bool:
@@ -133,6 +137,14 @@ class LiveMode(QObject):
     def _on_result(self, results: list) -> None:
         if results and self.owns_running_job():
             self._shown = self.window.canvas.image()  # the window has just put the result on the canvas
+            # The window has just listed them too: the previous live images make way (scratch).
+            new = {id(r) for r in results}
+            self.window.gallery.remove_results([r for r in self._in_gallery if id(r) not in new])
+            self._in_gallery = list(results)
+
+    def _on_saved_as(self, result: Any, _written: Path) -> None:
+        # Saved by the user: that one stays in the gallery; the next live image comes in beside it.
+        self._in_gallery = [r for r in self._in_gallery if r is not result]
 
     def _clear_scratch(self) -> None:
         """The previous live session's images: only PNGs, only in our own scratch folder."""

@@ -18,9 +18,10 @@ from PySide6.QtGui import QAction, QCloseEvent, QImage, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QToolBar, QVBoxLayout, QWidget
 
 from ldm_studio.engine.adapter_scan import adapter_kind
-from ldm_studio.engine.errors import InputError
+from ldm_studio.engine.errors import InputError, LdmError
 from ldm_studio.engine.metadata.png import read_png_request
 from ldm_studio.engine.model_scan import ModelEntry
+from ldm_studio.engine.outputs import check_destination
 from ldm_studio.engine.requests import DEFAULT_NOISE_LEVEL, GenerationRequest
 from ldm_studio.gui.canvas.outpaint_bar import install_outpaint
 from ldm_studio.gui.canvas.sketch_window import install_sketch, sketch_request
@@ -243,6 +244,11 @@ class MainWindow(QMainWindow):
             request = request.replace(controlnets=self.controlnet_panel.units(image))
         except InputError as exc:
             self.notice.show_error(str(exc))
+            return None
+        try:  # before the run, not after it: a result that cannot be saved would only live in memory
+            check_destination(self.settings.outputs_folder)
+        except LdmError as exc:
+            self.notice.show_error(f"Nothing was run: {exc}")
             return None
         if not document.seed_locked:  # only a run that goes ahead draws a new seed; the field shows it
             document.randomize_seed()
@@ -475,9 +481,11 @@ class MainWindow(QMainWindow):
 
     def show_preferences(self) -> None:
         dialog = PreferencesDialog(self.settings, self.document, self)
-        old_models = self.settings.models_folder
+        old_models, old_outputs = self.settings.models_folder, self.settings.outputs_folder
         if dialog.exec():
             self.gallery.output_folder = self.settings.outputs_folder
+            if self.settings.outputs_folder != old_outputs:  # the gallery lists the new folder's results
+                self.gallery_store.reload(self.settings.outputs_folder)
             if self.settings.models_folder != old_models:
                 self.models.rescan()
 

@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QToolButton
 
 from ldm_studio.gui.jobs.queue import JobState
 from ldm_studio.gui.live_mode import DEBOUNCE_MS
@@ -83,3 +84,37 @@ def test_a_finished_mask_stroke_reruns_inpaint_from_the_users_image(qtbot, tmp_p
         assert not np.array_equal(canvas.image(), original)  # the result is on the canvas
         qtbot.wait(2 * DEBOUNCE_MS)  # showing the result re-set the mask: that is not an edit
         assert len(engine.runs) == stroke + 1
+
+
+def test_live_results_replace_each_other_in_the_gallery_and_one_saved_as_stays(qtbot, tmp_path, engine):
+    window = make_window(qtbot, tmp_path, engine)
+    window.document.update({"steps": 2, "seed": 5, "seed_locked": True})
+    qtbot.mouseClick(window.prompt_panel.generate_button, Qt.MouseButton.LeftButton)  # a normal run
+    qtbot.waitUntil(lambda: idle(window) and window.gallery.list.count() == 1, timeout=5000)
+    normal = window.gallery.results[0]
+    cached = window.gallery_store.cache.count()
+    window.live.action.trigger()
+    qtbot.waitUntil(lambda: len(engine.runs) == 2 and idle(window), timeout=5000)
+    for n, word in enumerate(["a cat", " asleep", " on a mat"]):
+        qtbot.keyClicks(window.prompt_panel.prompt_edit, word)
+        qtbot.waitUntil(lambda n=n: len(engine.runs) == n + 3 and idle(window), timeout=5000)
+        results = window.gallery.results
+        assert len(results) == 2 and results[1] is normal  # the newest live image, in place of the last
+        assert results[0].request.prompt == window.document.prompt
+    assert window.gallery_store.cache.count() == cached  # scratch: no thumbnails kept for them
+
+    gallery = window.gallery
+    live_result = gallery.results[0]
+    gallery.list.setCurrentRow(0)
+    target = tmp_path / "kept.png"
+    gallery.ask_save_path = lambda parent, suggested: str(target)
+    button = next(b for b in gallery.findChildren(QToolButton) if b.defaultAction() is gallery.save_action)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert target.is_file()
+    qtbot.keyClicks(window.prompt_panel.prompt_edit, "!")
+    qtbot.waitUntil(lambda: len(engine.runs) == 6 and idle(window), timeout=5000)
+    results = gallery.results
+    assert len(results) == 3 and results[1] is live_result and results[2] is normal  # the saved one stays
+    qtbot.keyClicks(window.prompt_panel.prompt_edit, "?")
+    qtbot.waitUntil(lambda: len(engine.runs) == 7 and idle(window), timeout=5000)
+    assert len(gallery.results) == 3 and gallery.results[0].request.prompt.endswith("!?")

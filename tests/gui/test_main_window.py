@@ -286,11 +286,14 @@ def test_the_window_stays_responsive_while_previews_stream_in(qtbot, window, eng
     assert p95 <= 50, f"timer delay p95 {p95:.1f} ms"
 
 
-def test_a_result_that_cannot_be_saved_stays_in_the_gallery_with_a_message(qtbot, window, tmp_path):
-    (tmp_path / "blocked").write_text("a file, not a folder")
-    window.settings.outputs_folder = tmp_path / "blocked" / "outputs"
-    window.document.steps = 1
+def test_a_result_that_cannot_be_saved_stays_in_the_gallery_with_a_message(qtbot, window, engine, tmp_path):
+    window.settings.outputs_folder = tmp_path / "blocked" / "outputs"  # can be made when the run starts
+    window.document.steps = 2
+    engine.pause_at_step = 1
     window.generate()
+    assert engine.reached_pause.wait(5)
+    (tmp_path / "blocked").write_text("a file, not a folder")  # and is blocked while it runs
+    engine.gate.set()
     wait_done(qtbot, window)
     assert len(window.gallery.results) == 1 and window.gallery.results[0].path is None
     assert "is a file, not a folder" in window.notice.text and "Save as" in window.notice.text

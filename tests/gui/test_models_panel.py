@@ -11,7 +11,13 @@ from PySide6.QtCore import QSettings, Qt
 from ldm_studio.engine.model_scan import ModelEntry
 from ldm_studio.gui.document import Document
 from ldm_studio.gui.panels.model_list import ModelList
-from ldm_studio.gui.panels.models import DEMO_NAME, ModelSelector, ModelsPanel
+from ldm_studio.gui.panels.models import (
+    DEMO_NAME,
+    DEMO_TXT2IMG_NAME,
+    DEMO_UPSCALER_NAME,
+    ModelSelector,
+    ModelsPanel,
+)
 from ldm_studio.gui.settings import Settings
 
 ALL_MODES = ("txt2img", "img2img", "inpaint", "upscale")
@@ -76,14 +82,16 @@ def test_the_panel_lists_every_file_with_family_hash_or_the_reason(qtbot, models
     scan(qtbot, models)
 
     names = [row[0] for row in rows(panel)]
-    assert names == [DEMO_NAME, "broken", "v1-5"]
-    broken = rows(panel)[1]
+    assert names == [DEMO_TXT2IMG_NAME, DEMO_UPSCALER_NAME, "broken", "v1-5"]  # a row per demo model
+    broken = rows(panel)[2]
     assert broken[3] == "broken.ckpt is not a checkpoint: no UNet weights found" and broken[2] == ""
-    assert rows(panel)[0][3] == "ready: txt2img, img2img, inpaint, upscale"  # both demo models together
+    assert rows(panel)[0][3].startswith("ready: draws coloured shapes from a prompt")
+    assert rows(panel)[0][3].endswith("Text → Image, Image → Image, Inpaint")
+    assert rows(panel)[1][3] == "ready: enlarges an image, sharper than plain resizing: Upscale ×4"
     # A1111's short hash, computed in the background and remembered for the next start.
     expected = hashlib.sha256(b"weights").hexdigest()[:10]
-    qtbot.waitUntil(lambda: rows(panel)[2][2] != "…", timeout=5000)
-    assert rows(panel)[2][2] == expected
+    qtbot.waitUntil(lambda: "…" not in [row[2] for row in rows(panel)], timeout=5000)
+    assert rows(panel)[3][2] == expected and rows(panel)[1][2] == hashlib.sha256(b"demo").hexdigest()[:10]
     assert settings.model_hash(folder / "v1-5.safetensors") == expected
 
 
@@ -101,9 +109,9 @@ def test_clicking_a_model_chooses_it_and_an_unusable_one_says_why(qtbot, models,
         rect = panel.tree.visualItemRect(item)
         qtbot.mouseClick(panel.tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
 
-    click(2)
+    click(3)
     assert document.model == str(folder / "v1-5.safetensors")
-    click(1)
+    click(2)
     assert document.model == str(folder / "v1-5.safetensors")  # unchanged
     assert panel.hint_label.text().startswith("broken cannot be used: broken.ckpt is not a checkpoint")
     click(0)
@@ -185,4 +193,4 @@ def test_choosing_another_models_folder_rescans_it(qtbot, models, settings, tmp_
     panel.change_button.click()
     qtbot.waitUntil(lambda: not models.scanning, timeout=5000)
     assert settings.models_folder == other
-    assert [row[0] for row in rows(panel)] == [DEMO_NAME, "sd2"]
+    assert [row[0] for row in rows(panel)] == [DEMO_TXT2IMG_NAME, DEMO_UPSCALER_NAME, "sd2"]

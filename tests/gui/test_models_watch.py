@@ -70,3 +70,48 @@ def test_closing_the_window_ends_the_watch_in_the_gui_thread(qtbot, window):
     watcher._changed("")  # a late event does nothing
     watcher._settle()
     assert watcher.rescans == 0
+
+
+def lora_names(window) -> list[str]:
+    return [item.text(0) for item in window.adapters_panel.items("lora")]
+
+
+def test_a_lora_copied_into_the_loras_folder_appears_in_the_dock_without_rescan(qtbot, window, tmp_path):
+    from tests.adapter_files import write_lora
+    from tests.gui.test_loras_panel import SD1_K
+
+    window.models_watcher.adapter_timer.setInterval(50)
+    loras = window.models.folder / "loras"
+    loras.mkdir()  # made after start: the models folder's change makes the watch take it on
+    qtbot.waitUntil(lambda: str(loras) in window.models_watcher.watcher.directories(), timeout=5000)
+    source = tmp_path / "ink.safetensors"
+    write_lora(source, {SD1_K: (8, 768)})
+    shutil.copy(source, loras / "ink.safetensors")
+    qtbot.waitUntil(lambda: lora_names(window) == ["ink"], timeout=5000)
+    assert window.models_watcher.adapter_rescans >= 1
+    assert window.models_watcher.rescans == 0  # a LoRA is no checkpoint of the models list
+
+    embeddings = window.models.folder / "embeddings"
+    embeddings.mkdir()
+    qtbot.waitUntil(lambda: str(embeddings) in window.models_watcher.watcher.directories(), timeout=5000)
+    (loras / "ink.safetensors").unlink()  # and a removed one goes
+    qtbot.waitUntil(lambda: lora_names(window) == [], timeout=5000)
+
+
+def test_a_burst_of_adapter_changes_makes_one_rescan_once_settled(qtbot, window):
+    watcher = window.models_watcher
+    watcher.adapter_timer.setInterval(60_000)  # driven by hand below
+    (window.models.folder / "controlnet").mkdir()
+    watcher.follow_folder()
+    assert str(window.models.folder / "controlnet") in watcher.watcher.directories()
+    for n in range(3):
+        watcher._changed(str(window.models.folder / "controlnet"))  # a burst restarts the one timer
+        (window.models.folder / "controlnet" / f"cn{n}.safetensors").write_bytes(b"x" * 10)
+    assert watcher.adapter_timer.isActive() and watcher.adapter_rescans == 0
+    announced: list[bool] = []
+    watcher.adaptersChanged.connect(lambda: announced.append(True))
+    watcher._settle_adapters()  # first look: new files, look again after another quiet spell
+    assert watcher.adapter_rescans == 0
+    watcher._settle_adapters()  # the same twice: settled, one rescan
+    watcher._settle_adapters()  # nothing new since
+    assert watcher.adapter_rescans == 1 and announced == [True] and not watcher.timer.isActive()

@@ -1,5 +1,5 @@
 """Small things users met (issue 21 part 5): the seed shown is the seed used, a refused Generate does not
-roll the seed, the bundled demo upscaler is listed."""
+roll the seed, the bundled demo upscaler is listed (a row of its own that opens the Upscale tab)."""
 
 from __future__ import annotations
 
@@ -45,6 +45,34 @@ def test_the_models_panel_lists_the_bundled_demo_upscaler(qtbot, tmp_path, engin
     tree = window.models_panel.tree
     labels = [tree.topLevelItem(i).text(1) for i in range(tree.topLevelItemCount())]
     assert any("Demo upscaler" in label for label in labels)
+
+
+def test_the_two_demo_models_are_two_rows_and_the_upscaler_row_opens_the_upscale_tab(qtbot, tmp_path, engine):
+    from PySide6.QtCore import Qt
+
+    from ldm_studio.gui.panels.models import DEMO_TXT2IMG_NAME, DEMO_UPSCALER_NAME
+
+    window = make_window(qtbot, tmp_path, engine, demo_upscaler=True)
+    window.models_panel.parentWidget().raise_()  # its dock tab in front, so it can be clicked
+    tree, tabs = window.models_panel.tree, window.prompt_panel.mode_tabs
+    items = [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())]
+    assert [item.text(0) for item in items] == [DEMO_TXT2IMG_NAME, DEMO_UPSCALER_NAME]
+    assert "draws coloured shapes" in items[0].text(3) and "enlarges an image" in items[1].text(3)
+    assert items[0].isSelected() and not items[1].isSelected()  # txt2img: the text-to-image demo
+
+    def click(item) -> None:
+        qtbot.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=tree.visualItemRect(item).center())
+
+    click(items[1])
+    assert window.document.mode == "upscale" and tabs.tabText(tabs.currentIndex()) == "Upscale ×4"
+    assert window.document.model == "" and items[1].isSelected() and not items[0].isSelected()
+    click(items[0])
+    assert window.document.mode == "txt2img" and tabs.currentIndex() == 0 and items[0].isSelected()
+    window.document.mode = "inpaint"  # a tab the text-to-image demo does: it stays chosen
+    click(items[0])
+    assert window.document.mode == "inpaint"
+    qtbot.mouseClick(tabs, Qt.MouseButton.LeftButton, pos=tabs.tabRect(3).center())  # the Upscale tab
+    assert window.document.mode == "upscale" and items[1].isSelected() and not items[0].isSelected()
 
 
 def test_the_upscale_tab_hides_the_text_rows_a_text_free_upscaler_ignores(qtbot, tmp_path, engine):

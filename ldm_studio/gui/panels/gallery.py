@@ -4,16 +4,21 @@ Clicking a thumbnail asks to view it (the main window puts it on the canvas). Th
 input of img2img / inpaint / upscale, save a copy elsewhere (never over an existing file), copy its
 parameters, open the output folder. Dialogs and the desktop opener are attributes so tests replace them.
 Results of earlier sessions (gallery_store.py) are listed after this session's from their cached
-thumbnails; their file is read only when one is clicked or used.
+thumbnails; their file is read only when one is clicked or used. Those are added a few at a time from
+a zero-interval timer (each batch at most BATCH_SIZE rows and about BATCH_BUDGET_S of thumbnail
+reading), so a start with hundreds of results keeps the window responsive while they fill in. A new
+output folder drops them and lists that folder's (`clear_stored`, then `add_stored` again).
 """
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image
-from PySide6.QtCore import QSize, Qt, QUrl, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -36,6 +41,8 @@ from ldm_studio.gui.qt_images import qimage_to_array
 
 THUMBNAIL = 96
 INPUT_MODES = ("img2img", "inpaint", "upscale")
+BATCH_BUDGET_S = 0.01  # thumbnail reading per event-loop turn while earlier results fill in
+BATCH_SIZE = 50  # and at most this many rows per turn
 
 
 def _ask_save_path(parent: QWidget, suggested: str) -> str:
@@ -48,6 +55,7 @@ class Gallery(QWidget):
     useAsInput = Signal(object, str)  # ResultImage, mode
     message = Signal(str)  # what happened, for the status bar
     errorOccurred = Signal(str)
+    savedAs = Signal(object, object)  # ResultImage, the Path written by "Save as…"
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -55,6 +63,10 @@ class Gallery(QWidget):
         self.ask_save_path: Callable[[QWidget, str], str] = _ask_save_path
         self.open_url: Callable[[QUrl], bool] = QDesktopServices.openUrl
         self._results: list[ResultImage | StoredResult] = []
+        self._pending: deque[StoredResult] = deque()  # earlier results not listed yet
+        self._stored_paths: set[Path] = set()  # files listed from the output folder (not this session's)
+        self._feed = QTimer(self, interval=0)
+        self._feed.timeout.connect(self._add_stored_batch)
 
         self.list = QListWidget()
         self.list.setViewMode(QListView.ViewMode.IconMode)
@@ -98,18 +110,48 @@ class Gallery(QWidget):
         """Newest first, as shown (earlier sessions' results stay StoredResult until opened)."""
         return list(self._results)
 
+    @property
+    def loading(self) -> bool:
+        """Whether earlier results are still being added."""
+        return bool(self._pending)
+
     def add_stored(self, stored: list[StoredResult]) -> None:
         """Earlier sessions' results (newest first), after this session's; files listed already are
-        skipped."""
+        skipped. They are added in batches from the event loop (`loading` until all are in)."""
+        self._pending.extend(stored)
+        if self._pending and not self._feed.isActive():
+            self._feed.start()
+
+    def _add_stored_batch(self) -> None:
         shown = {r.path for r in self._results if r.path is not None}
-        for entry in stored:
+        deadline, room = time.perf_counter() + BATCH_BUDGET_S, BATCH_SIZE
+        while self._pending and room > 0:
+            entry = self._pending.popleft()
             if entry.path in shown:
                 continue
+            shown.add(entry.path)
+            self._stored_paths.add(entry.path)
             self._results.append(entry)
             label = f"seed {entry.seed}" if entry.seed is not None else entry.path.stem
             item = QListWidgetItem(QIcon(QPixmap(str(entry.thumbnail))), label)
             item.setToolTip(entry.infotext or entry.path.name)
             self.list.addItem(item)
+            room -= 1
+            if time.perf_counter() > deadline:
+                break  # the rest in the next turn of the event loop
+        if not self._pending:
+            self._feed.stop()
+        self._update_actions()
+
+    def clear_stored(self) -> None:
+        """Drop the output folder's earlier results (listed or still to come); this session's stay."""
+        self._pending.clear()
+        self._feed.stop()
+        for row in reversed(range(len(self._results))):
+            if self._results[row].path in self._stored_paths:
+                del self._results[row]
+                self.list.takeItem(row)
+        self._stored_paths.clear()
         self._update_actions()
 
     def _result_at(self, row: int) -> ResultImage | None:
@@ -140,6 +182,14 @@ class Gallery(QWidget):
             self.list.insertItem(0, item)
         if results:
             self.list.setCurrentRow(0)
+
+    def remove_results(self, results: list[ResultImage]) -> None:
+        """Take these results (by identity) out of the list: live mode's earlier scratch images."""
+        for row in reversed(range(len(self._results))):
+            if any(self._results[row] is result for result in results):
+                del self._results[row]
+                self.list.takeItem(row)
+        self._update_actions()
 
     def selected(self) -> ResultImage | None:
         return self._result_at(self.list.currentRow())
@@ -175,6 +225,7 @@ class Gallery(QWidget):
             return
         note = "" if written == target else f" ({target.name} exists and was kept)"
         self.message.emit(f"Saved {written}{note}")
+        self.savedAs.emit(result, written)
 
     def copy_selected_parameters(self) -> None:
         if (result := self.selected()) is not None:

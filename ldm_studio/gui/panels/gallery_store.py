@@ -7,7 +7,9 @@ thumbnail, where key = a hash of path + size + mtime (a changed file gets a new 
 files are opened, once each, in a background thread, to make the thumbnail and read the parameters from
 the file's own chunks (engine.metadata.png.read_png_request). Results of this session add their
 thumbnail from the image in memory. The full image is read when the user clicks it. Cache entries of
-files that are gone are dropped with their thumbnails. The newest MAX_LISTED files are listed.
+files that are gone are dropped with their thumbnails (only entries of the folder being listed: the
+cache serves every output folder the user has chosen). The newest MAX_LISTED files are listed. Choosing
+another output folder in Preferences lists that folder instead (`GalleryStore.reload`), the same way.
 """
 
 from __future__ import annotations
@@ -143,23 +145,34 @@ class GalleryCache:
             entry = self._index.get(key)
         return entry if entry is not None and self.thumbnail_path(key).is_file() else None
 
-    def add(self, key: str, thumbnail: Image.Image, seed: int | None, infotext: str) -> dict[str, Any]:
-        entry = {"seed": seed, "infotext": infotext}
+    def add(
+        self, key: str, thumbnail: Image.Image, seed: int | None, infotext: str, folder: Path | None = None
+    ) -> dict[str, Any]:
+        entry: dict[str, Any] = {"seed": seed, "infotext": infotext}
+        if folder is not None:
+            entry["folder"] = str(folder.resolve())  # which output folder's listing may drop it
         self.folder.mkdir(parents=True, exist_ok=True)
         _write_atomic(self.thumbnail_path(key), lambda name: thumbnail.save(name, format="PNG"))
         with self._lock:
             self._index[key] = entry
         return entry
 
-    def keep_only(self, keys: set[str]) -> None:
-        """Forget entries (and thumbnails) of files no longer listed."""
+    def keep_only(self, keys: set[str], folder: Path | None = None) -> bool:
+        """Forget entries (and thumbnails) of files no longer listed; with `folder`, only that folder's
+        (and those of no known folder)."""
+        mine = {None, str(folder.resolve())} if folder is not None else None
         with self._lock:
-            gone = [key for key in self._index if key not in keys]
+            gone = [
+                key
+                for key, entry in self._index.items()
+                if key not in keys and (mine is None or entry.get("folder") in mine)
+            ]
             for key in gone:
                 del self._index[key]
         for key in gone:
             with contextlib.suppress(OSError):
                 self.thumbnail_path(key).unlink()
+        return bool(gone)
 
     def save(self) -> None:
         with self._lock:
@@ -178,7 +191,7 @@ def load_gallery(outputs: Path, cache: GalleryCache, limit: int = MAX_LISTED) ->
         if entry is None:
             try:
                 thumbnail, seed, infotext = read_result_file(path)
-                entry = cache.add(key, thumbnail, seed, infotext)
+                entry = cache.add(key, thumbnail, seed, infotext, folder=outputs)
             except (OSError, ValueError, SyntaxError, InputError, Image.DecompressionBombError):
                 continue  # not an image we can show (it is retried at the next start)
             changed = True
@@ -193,8 +206,8 @@ def load_gallery(outputs: Path, cache: GalleryCache, limit: int = MAX_LISTED) ->
                 cache.thumbnail_path(key),
             )
         )
-    if changed or len(keys) != cache.count():
-        cache.keep_only(keys)
+    dropped = len(keys) != cache.count() and cache.keep_only(keys, folder=outputs)
+    if changed or dropped:
         cache.save()
     return listed
 
@@ -203,6 +216,7 @@ class GalleryStore(QObject):
     """Loads the stored results in a background thread (`loaded`) and caches this session's results."""
 
     loaded = Signal(list)  # list[StoredResult], newest first
+    reloading = Signal()  # another output folder: what was listed goes
     _done = Signal(int, list)
 
     def __init__(self, cache: GalleryCache, parent: QObject | None = None) -> None:
@@ -224,6 +238,11 @@ class GalleryStore(QObject):
 
         threading.Thread(target=work, name="ldm-studio-gallery-load", daemon=True).start()
 
+    def reload(self, outputs: Path) -> None:
+        """List another output folder instead (an earlier load still running is dropped)."""
+        self.reloading.emit()
+        self.load(outputs)
+
     @Slot(int, list)
     def _on_done(self, generation: int, listed: list) -> None:
         if generation == self._generation:
@@ -243,7 +262,8 @@ class GalleryStore(QObject):
                     Qt.TransformationMode.SmoothTransformation,
                 )
                 key = stamp_key(result.path, info.st_size, info.st_mtime_ns)
-                self.cache.add(key, qimage_to_pil(scaled).convert("RGB"), result.seed, result.infotext)
+                thumbnail = qimage_to_pil(scaled).convert("RGB")
+                self.cache.add(key, thumbnail, result.seed, result.infotext, folder=result.path.parent)
             except OSError:
                 continue  # the cache is only a speed-up
         self.cache.save()
@@ -253,6 +273,13 @@ def install_gallery_store(window: Any) -> GalleryStore:
     """List the output folder's earlier results in the window's gallery, and cache each new result."""
     store = GalleryStore(GalleryCache(cache_folder(window.settings)), window)
     store.loaded.connect(window.gallery.add_stored)
-    window.runner.result.connect(store.remember)
+    store.reloading.connect(window.gallery.clear_stored)
+    live = getattr(window, "live", None)
+
+    def remember(results: list[ResultImage]) -> None:
+        if live is None or not live.owns_running_job():  # live mode's images are scratch: not cached
+            store.remember(results)
+
+    window.runner.result.connect(remember)
     store.load(window.settings.outputs_folder)
     return store

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -33,17 +34,18 @@ def model_value(entry: ModelEntry) -> str:
     return "" if entry.bundled else str(entry.path)
 
 
-def _bundled_entry(inspect: Callable[[Path], ModelEntry], paths: Sequence[Path]) -> ModelEntry:
-    """One row for the demo models: the text-to-image one, with the modes of all of them."""
-    if not paths:
+def _bundled_entry(parts: Sequence[ModelEntry]) -> ModelEntry:
+    """One entry for the demo models (the document's model ""): the text-to-image one, with the modes of
+    all of them. The models panel lists `parts`, each demo file, as rows of their own."""
+    if not parts:
         return ModelEntry(Path("demo"), problem=BUNDLED_MISSING, bundled=True)
-    entries = [inspect(path) for path in paths]
+    entries = list(parts)
     first = entries[0]
     modes = tuple(dict.fromkeys(mode for entry in entries for mode in entry.modes))
     return ModelEntry(
         first.path,
         family=first.family,
-        # Every demo model by name ("Demo shapes + Demo upscaler"): the one row stands for all of them.
+        # Every demo model by name ("Demo shapes + Demo upscaler"): the one entry stands for all of them.
         family_label=" + ".join(dict.fromkeys(e.family_label for e in entries if e.family_label)) or "Demo",
         modes=modes,
         default_size=first.default_size,
@@ -73,7 +75,7 @@ class ModelList(QObject):
     message = Signal(str)  # news for the status bar (a model was added)
     errorOccurred = Signal(str)  # a model that could not be added
     # Results from background threads; Qt queues them into the GUI thread.
-    _scanned = Signal(int, list, str)
+    _scanned = Signal(int, list, str, list)
     _hashed = Signal(int, str, str)
     _added = Signal(list, list)
 
@@ -90,6 +92,7 @@ class ModelList(QObject):
         self._bundled_paths = bundled_paths
         self._generation = 0
         self.entries: list[ModelEntry] = []
+        self.bundled_parts: list[ModelEntry] = []  # each demo model file (bundled=True), as inspected
         self.problem = ""  # why the models folder could not be read
         self.scanning = False
         self._hashes: dict[str, str] = {}
@@ -118,7 +121,8 @@ class ModelList(QObject):
         self.scanning = True
 
         def work() -> None:
-            entries = [_bundled_entry(self._inspect, self._bundled_paths())]
+            parts = [replace(self._inspect(path), bundled=True) for path in self._bundled_paths()]
+            entries = [_bundled_entry(parts)]
             problem = ""
             try:
                 entries += [self._inspect(path) for path in _checkpoints(folder)]
@@ -126,18 +130,20 @@ class ModelList(QObject):
                 problem = str(exc)
             except Exception as exc:  # a scan that dies must still end `scanning`
                 problem = f"Could not read the models folder {folder}: {exc}"
-            self._scanned.emit(generation, entries, problem)
+            self._scanned.emit(generation, entries, problem, parts)
 
         _run_in_background(work, "ldm-studio-model-scan")
 
-    @Slot(int, list, str)
-    def _on_scanned(self, generation: int, entries: list, problem: str) -> None:
+    @Slot(int, list, str, list)
+    def _on_scanned(self, generation: int, entries: list, problem: str, parts: list) -> None:
         if generation != self._generation:
             return  # a newer scan (another folder) is on its way
         self.entries, self.problem, self.scanning = entries, problem, False
+        self.bundled_parts = parts
         self._hashes = {}
         to_hash = []
-        for entry in entries:
+        # Each demo file has a row of its own in the models panel, and its hash.
+        for entry in {str(e.path): e for e in [*entries, *parts]}.values():
             if not entry.usable:
                 continue
             cached = self._settings.model_hash(entry.path)

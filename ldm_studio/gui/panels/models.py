@@ -3,6 +3,9 @@
 The panel shows every file in the models folder with its family and hash; a file that cannot be used is
 listed with the reason instead of being hidden, so the user learns why their download does not show up.
 Choosing a usable row writes the document's `model`; the document's `model` selects the row back.
+The bundled demo models are one choice for the document (model "", the demo for the mode) but two rows
+here, each saying what it does; choosing the demo upscaler also switches to the Upscale tab, and the
+text-to-image demo back from it.
 """
 
 from __future__ import annotations
@@ -26,16 +29,34 @@ from PySide6.QtWidgets import (
 )
 
 from ldm_studio.engine.model_scan import ModelEntry
-from ldm_studio.gui.document import Document
+from ldm_studio.gui.document import MODE_LABELS, Document
 from ldm_studio.gui.panels.model_list import ModelList, model_value
 from ldm_studio.gui.settings import Settings
 
 DEMO_NAME = "Demo model (bundled)"
+DEMO_TXT2IMG_NAME = "Demo text → image (bundled)"
+DEMO_UPSCALER_NAME = "Demo upscaler (bundled)"
 COLUMNS = ("Name", "Family", "Hash", "Status")
+
+
+def _is_upscaler(entry: ModelEntry) -> bool:
+    return entry.modes == ("upscale",)
 
 
 def entry_title(entry: ModelEntry) -> str:
     return DEMO_NAME if entry.bundled else entry.name
+
+
+def demo_title(part: ModelEntry) -> str:
+    return DEMO_UPSCALER_NAME if _is_upscaler(part) else DEMO_TXT2IMG_NAME
+
+
+def demo_description(part: ModelEntry) -> str:
+    """What a bundled demo model does, for its row."""
+    where = ", ".join(MODE_LABELS.get(mode, mode) for mode in part.modes)
+    if _is_upscaler(part):
+        return f"enlarges an image, sharper than plain resizing: {where}"
+    return f"draws coloured shapes from a prompt (128×128): {where}"
 
 
 def no_models_hint(folder: Path) -> str:
@@ -117,7 +138,7 @@ class ModelsPanel(QWidget):
         layout.addWidget(self.hint_label)
         models.changed.connect(self._refill)
         models.hashChanged.connect(self._show_hash)
-        document.changed.connect(lambda name: name == "model" and self._select())
+        document.changed.connect(lambda name: name in ("model", "mode") and self._select())
         self._refill()
 
     def _refill(self) -> None:
@@ -125,18 +146,26 @@ class ModelsPanel(QWidget):
         self.tree.clear()
         grey = QBrush(self.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text))
         for entry in self.models.entries:
-            status = entry.problem or ("ready: " + ", ".join(entry.modes))
-            hash_text = self.models.hash_of(entry) or ("…" if entry.usable else "")
-            item = QTreeWidgetItem([entry_title(entry), entry.family_label, hash_text, status])
-            item.setData(0, Qt.ItemDataRole.UserRole, entry)
-            item.setToolTip(0, str(entry.path))
-            item.setToolTip(3, status)
-            if not entry.usable:
-                for column in range(len(COLUMNS)):
-                    item.setForeground(column, grey)
-            self.tree.addTopLevelItem(item)
+            parts = self.models.bundled_parts if entry.bundled and entry.usable else []
+            for row in parts or [entry]:
+                self.tree.addTopLevelItem(self._item(row, grey))
         self.hint_label.setText(self._hint())
         self._select()
+
+    def _item(self, entry: ModelEntry, grey: QBrush) -> QTreeWidgetItem:
+        if entry.bundled and entry.usable and self.models.bundled_parts:  # one of the demo models
+            title, status = demo_title(entry), entry.problem or "ready: " + demo_description(entry)
+        else:
+            title, status = entry_title(entry), entry.problem or ("ready: " + ", ".join(entry.modes))
+        hash_text = self.models.hash_of(entry) or ("…" if entry.usable else "")
+        item = QTreeWidgetItem([title, entry.family_label, hash_text, status])
+        item.setData(0, Qt.ItemDataRole.UserRole, entry)
+        item.setToolTip(0, str(entry.path))
+        item.setToolTip(3, status)
+        if not entry.usable:
+            for column in range(len(COLUMNS)):
+                item.setForeground(column, grey)
+        return item
 
     def _hint(self) -> str:
         if self.models.scanning:
@@ -155,14 +184,27 @@ class ModelsPanel(QWidget):
                 item.setText(2, self.models.hash_of(entry) or "")
 
     def _select(self) -> None:
+        mode = self.document.mode
+        demo_rows = [e for e in self._row_entries() if e.bundled and e.usable]
+        # The demo row for the mode (model "" runs the demo for the mode), else the first demo row.
+        demo = next((e for e in demo_rows if mode in e.modes), demo_rows[0] if demo_rows else None)
         for index in range(self.tree.topLevelItemCount()):
             item = self.tree.topLevelItem(index)
             entry = item.data(0, Qt.ItemDataRole.UserRole)
-            item.setSelected(entry.usable and model_value(entry) == self.document.model)
+            chosen = model_value(entry) == self.document.model and (not entry.bundled or entry is demo)
+            item.setSelected(entry.usable and chosen)
+
+    def _row_entries(self) -> list[ModelEntry]:
+        tree = self.tree
+        return [
+            tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole) for i in range(tree.topLevelItemCount())
+        ]
 
     def _on_clicked(self, item: QTreeWidgetItem) -> None:
         entry: ModelEntry = item.data(0, Qt.ItemDataRole.UserRole)
         if entry.usable:
+            if entry.bundled and entry.modes and self.document.mode not in entry.modes:
+                self.document.mode = entry.modes[0]  # the demo upscaler: the Upscale tab (and back)
             self.document.model = model_value(entry)
             self.hint_label.setText(self._hint())
         else:
