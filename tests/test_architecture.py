@@ -16,7 +16,7 @@ import ldm_studio.engine
 import ldm_studio.engine.metadata
 
 PACKAGE_DIR = Path(ldm_studio.__file__).parent
-FACE_PACKAGES = ("ldm_studio.engine.metadata",)
+FACE_PACKAGES = ("ldm_studio.engine.metadata", "ldm_studio.engine.grids")
 
 
 def _module_name(path: Path) -> str:
