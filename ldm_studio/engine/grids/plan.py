@@ -64,8 +64,8 @@ class Axis:
         values = list(self.labels)
         if self.name == "lora_weight":
             values[0] = f"{self.param}:{values[0]}"
-        elif self.name == "model":
-            values = [str(v) for v in self.values]
+        elif self.name == "model":  # file names (resolved in the models folder), not private paths
+            values = [Path(v).name for v in self.values]
         return f"{self.name}={','.join(_quoted(v) for v in values)}"
 
 
