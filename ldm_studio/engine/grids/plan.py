@@ -280,7 +280,7 @@ def _check_cell(cell: GridCell, axes: list[Axis | None], facts_of: Callable[[str
                 below, above = nearest_multiples(side, multiple)
                 blame, name = _blame(cell, axes, ("size", "model"))
                 size = f"{request.width}x{request.height}"
-                model = Path(request.model).stem if request.model else "this model"
+                model = Path(request.model).stem if request.model else "the bundled demo model"
                 what = f"{blame} is" if name == "size" else f"{blame + ': ' if blame else ''}{size} is"
                 raise InputError(
                     f"{what} not a multiple of {multiple}, which {model} needs "
