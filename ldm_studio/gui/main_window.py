@@ -26,6 +26,7 @@ from ldm_studio.gui.canvas.toolbar import CanvasToolbar
 from ldm_studio.gui.canvas.widget import Canvas
 from ldm_studio.gui.document import Document
 from ldm_studio.gui.drop_handler import DropFilter, sort_dropped
+from ldm_studio.gui.grid.install import install_grid
 from ldm_studio.gui.jobs.engine_api import EngineApi
 from ldm_studio.gui.jobs.queue import Job, JobQueue, JobState
 from ldm_studio.gui.jobs.runner import JobRunner
@@ -97,6 +98,7 @@ class MainWindow(QMainWindow):
         for widget in (self, self.canvas):
             widget.installEventFilter(self._drop_filter)
         self._connect()
+        install_grid(self)  # the X/Y/Z plot dock and its menu action
         self.previews_shown = 0  # of the running job: tests and the user both count on previews
         self._done_message = ""
         self._first_scan = True
@@ -212,6 +214,13 @@ class MainWindow(QMainWindow):
         if job.state is JobState.QUEUED:
             self.status.showMessage("Queued: it starts when the current image is done", 5000)
         return job
+
+    def current_request(self) -> GenerationRequest:
+        """The request Generate would queue now, seed as it stands (InputError when it cannot run)."""
+        image = self.canvas.image()
+        mask = self.canvas.mask() if self.document.mode == "inpaint" and image is not None else None
+        self._check_model_can(self.document.mode)
+        return self._with_model_context(self.document.to_request(image, mask))
 
     def _with_model_context(self, request: GenerationRequest) -> GenerationRequest:
         """What the window adds to the document's request: the adapter folders; a refiner only where one
