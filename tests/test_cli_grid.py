@@ -1,6 +1,8 @@
 """`ldm-studio grid` on the bundled demo model (in-process, tiny sizes, 2 steps): the labelled grid, every
 cell saved with its own parameters, one load per model, bad axis values refused before anything runs."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -99,3 +101,29 @@ def test_a_bad_axis_value_is_refused_before_anything_runs(tmp_path, capsys, coun
     assert "\n" not in err
     assert counted_loads == []  # no model was loaded
     assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_lora_weight_axis_sets_the_prompt_tag_per_cell_and_out_may_be_a_folder(tmp_path, capsys):
+    from tests.adapter_files import write_lora
+    from tests.checkpoints import write_tiny_checkpoint
+
+    (tmp_path / "models" / "loras").mkdir(parents=True)
+    model = write_tiny_checkpoint(tmp_path / "models" / "tiny-sd1.safetensors", "sd1")
+    shapes = {
+        "lora_unet_conv_in": (32, 4, 3, 3),
+        "lora_unet_down_blocks_0_attentions_0_proj_in": (32, 32, 1, 1),
+    }
+    write_lora(tmp_path / "models" / "loras" / "style.safetensors", shapes)
+    out = tmp_path / "out"
+    args = ["grid", "--model", str(model), "--prompt", "a cube <lora:style:0.7>", "--steps", "1",
+            "--seed", "7", "--width", "64", "--height", "64", "--x", "lora_weight=style:0,1.5",
+            "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    zero, strong, grid = (Path(p) for p in capsys.readouterr().out.split())
+    assert zero.parent == strong.parent == grid.parent == out  # a folder: cells and grid in it, numbered
+    texts = [Image.open(p).text["parameters"] for p in (zero, strong)]
+    assert "a cube <lora:style:0>" in texts[0] and "a cube <lora:style:1.5>" in texts[1]
+    assert "Lora hashes" in texts[1]
+    assert not np.array_equal(np.asarray(Image.open(zero)), np.asarray(Image.open(strong)))
+    width, height = Image.open(grid).size
+    assert width == 2 * 64 and height > 64  # an X axis alone: labels on top only

@@ -146,3 +146,15 @@ def test_cells_of_one_model_run_together_so_each_model_loads_once(qtbot, tmp_pat
     qtbot.waitUntil(lambda: panel.grid_run.state == "finished", timeout=5000)
     assert [key[0].rsplit("/", 1)[-1] for key in engine.loads] == ["alpha.safetensors", "beta.safetensors"]
     assert [r.cfg_scale for r in engine.runs] == [1, 2, 3, 1, 2, 3]
+
+
+def test_the_window_s_cancel_esc_stops_a_grid_too(qtbot, window, engine, tmp_path):
+    engine.pause_at_step = 1
+    panel = open_plot(qtbot, window)
+    type_axis(qtbot, panel, "X", "steps", "2, 3, 4")
+    click_run(qtbot, panel)
+    qtbot.waitUntil(engine.reached_pause.is_set, timeout=5000)
+    with qtbot.waitSignal(panel.grid_run.finished, timeout=5000) as finished:
+        qtbot.keyClick(window.canvas, Qt.Key.Key_Escape)
+    assert finished.args[0] == "cancelled" and len(engine.runs) == 1
+    assert not (tmp_path / "outputs" / "grids").exists()
