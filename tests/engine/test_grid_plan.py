@@ -178,6 +178,18 @@ def test_a_batch_is_refused_and_limits_are_checked_per_cell():
         build_plan(BASE.replace(cfg_rescale=2.0), "cfg=2")
 
 
+def test_hostile_values_stay_one_printable_line():
+    with pytest.raises(InputError) as caught:
+        build_plan(BASE, "prompt_sr=red,\ud800")
+    assert str(caught.value).startswith("grid cell \\ud800: the prompt holds an invalid character")
+    str(caught.value).encode("utf-8")  # printable
+    with pytest.raises(InputError) as caught:
+        build_plan(BASE, "prompt_sr=" + "x" * 5000)
+    assert len(str(caught.value)) < 300
+    with pytest.raises(InputError, match=r"^X axis cfg: cannot split '1\\n2' into values"):
+        build_plan(BASE, "cfg=1\n2")
+
+
 def test_split_axis_reads_csv_quoting():
     assert split_axis('prompt_sr = red, "blue, green" ,, "say ""hi"""') == (
         "prompt_sr",

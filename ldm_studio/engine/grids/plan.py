@@ -108,6 +108,11 @@ class GridPlan:
         )
 
 
+def _echo(text: str, limit: int = 80) -> str:
+    """A value as a message quotes it: repr (so a newline stays on the line), cut short if long."""
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
 def _quoted(text: str) -> str:
     return f'"{text.replace(chr(34), chr(34) * 2)}"' if any(c in text for c in ',"') else text
 
@@ -119,11 +124,13 @@ def split_axis(text: str, letter: str = "X") -> tuple[str, list[str]]:
     key = AXIS_ALIASES.get(key, key)
     if not eq or key not in AXIS_KINDS:
         names = ", ".join(AXIS_KINDS)
-        raise InputError(f"{letter} axis {text.strip()!r}: write name=value1,value2,… with a name of {names}")
+        raise InputError(
+            f"{letter} axis {_echo(text.strip())}: write name=value1,value2,… with a name of {names}"
+        )
     try:
         items = next(csv.reader([values], skipinitialspace=True), [])
     except csv.Error as exc:
-        raise InputError(f"{letter} axis {key}: cannot split {values!r} into values ({exc})") from None
+        raise InputError(f"{letter} axis {key}: cannot split {_echo(values)} into values ({exc})") from None
     items = [item.strip() for item in items if item.strip()]
     if not items:
         raise InputError(f"{letter} axis {key}: no values (write {key}=value1,value2,…)")
@@ -181,7 +188,7 @@ def _lora_name(items: list[str], base: GenerationRequest, letter: str) -> tuple[
     name = names.pop()
     if name not in in_prompt | explicit and find_adapter(name, base.lora_dir) is None:
         where = f"in {base.lora_dir}" if base.lora_dir else "(no LoRA folder is set)"
-        raise InputError(f"{letter} axis lora_weight: no LoRA named {name!r} {where}")
+        raise InputError(f"{letter} axis lora_weight: no LoRA named {_echo(name)} {where}")
     return name, weights
 
 
@@ -199,7 +206,7 @@ def read_axis(text: str, letter: str, ctx: AxisContext) -> Axis:
         param = items[0]
         if param not in base.prompt and param not in base.negative_prompt:
             raise InputError(
-                f"{letter} axis prompt_sr: {param!r} is not in the prompt or the negative prompt "
+                f"{letter} axis prompt_sr: {_echo(param)} is not in the prompt or the negative prompt "
                 "(the first value is the text the others replace)"
             )
     values: list[Any] = []
@@ -208,7 +215,7 @@ def read_axis(text: str, letter: str, ctx: AxisContext) -> Axis:
             expanded = expand_range(item, kind.numbers) if kind.numbers else None
             values += [kind.read(value, ctx) for value in expanded or [item]]
         except AxisValueError as exc:
-            raise InputError(f"{letter} axis {key}: {item!r} {exc}") from None
+            raise InputError(f"{letter} axis {key}: {_echo(item)} {exc}") from None
         if len(values) > MAX_CELLS:
             raise InputError(f"{letter} axis {key}: more than {MAX_CELLS} values")
     return Axis(kind, tuple(values), tuple(kind.label(v) for v in values), param)
@@ -272,7 +279,8 @@ def build_plan(
 
 def _check_cell(cell: GridCell, axes: list[Axis | None], facts_of: Callable[[str], ModelFacts]) -> None:
     request = cell.request
-    where = ", ".join(label for label in cell.labels if label)
+    # backslashreplace: a label holding a lone surrogate (an undecodable argument) can still be printed
+    where = ", ".join(label for label in cell.labels if label).encode("utf-8", "backslashreplace").decode()
     if request.mode == "txt2img" and request.width > 0 and request.height > 0:
         multiple = facts_of(request.model).size_multiple
         for side in (request.width, request.height):
