@@ -116,6 +116,14 @@ def _add_generation_commands(sub: argparse._SubParsersAction) -> None:
         "--refiner-switch", type=float, default=0.8, help="share of the steps the base runs (default 0.8)"
     )
 
+    from ldm_studio.headless_grid import add_grid_options
+
+    # Every generate option (parents= copies them), plus the axes.
+    grid = sub.add_parser(
+        "grid", parents=[generate], add_help=False, help="an X/Y/Z plot: one labelled grid, every cell saved"
+    )
+    add_grid_options(grid)
+
     inpaint = sub.add_parser("inpaint", help="repaint the white area of a mask")
     _add_model_options(inpaint)
     _add_sampling_options(inpaint, steps=20)
@@ -196,6 +204,12 @@ def _run_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_grid(args: argparse.Namespace) -> int:
+    from ldm_studio.headless_grid import run_grid_command
+
+    return run_grid_command(args)
+
+
 def _run_generation(args: argparse.Namespace) -> int:
     from ldm_studio.headless import run_generation_command
 
@@ -209,6 +223,7 @@ COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {
     "inpaint": _run_generation,
     "outpaint": _run_generation,
     "upscale": _run_generation,
+    "grid": _run_grid,
 }
 
 

@@ -1,8 +1,9 @@
 """The package's shape: the torch-free face of the engine, no import circles, nothing shipped imports tests/.
 
-The face is every module at the top level of `ldm_studio/engine/` plus the `metadata/` package: what the
-GUI may import at module level. Everything that needs torch lives in a subpackage (checkpoints/,
-sampling/, pipelines/, runtime/, nets/) and the GUI reaches it only inside functions, when a job runs.
+The face is every module at the top level of `ldm_studio/engine/` plus the `metadata/` and `grids/`
+packages: what the GUI may import at module level. Everything that needs torch lives in a subpackage
+(checkpoints/, sampling/, pipelines/, runtime/, nets/) and the GUI reaches it only inside functions, when a
+job runs.
 """
 
 import ast
@@ -16,7 +17,7 @@ import ldm_studio.engine
 import ldm_studio.engine.metadata
 
 PACKAGE_DIR = Path(ldm_studio.__file__).parent
-FACE_PACKAGES = ("ldm_studio.engine.metadata",)
+FACE_PACKAGES = ("ldm_studio.engine.metadata", "ldm_studio.engine.grids")
 
 
 def _module_name(path: Path) -> str:

@@ -32,6 +32,7 @@ class ModelEntry:
     default_size: tuple[int, int] | None = None
     default_cfg_scale: float | None = None  # the guidance scale the model draws best at
     default_noise_level: int | None = None  # upscalers: the input noise level it upscales best at
+    size_multiple: int | None = None  # image sides must be multiples of this (VAE factor x downsamplings)
     problem: str = ""  # why the file cannot be used; "" when it can
     bundled: bool = False
 
@@ -72,6 +73,7 @@ def inspect_model(path: Path, bundled: bool = False) -> ModelEntry:
         default_size=tuple(family.default_size),
         default_cfg_scale=family.default_cfg_scale,
         default_noise_level=family.default_noise_level if "upscale" in family.modes else None,
+        size_multiple=family.vae.downscale * 2 ** (len(family.unet.channel_mult) - 1),
         bundled=bundled,
     )
 

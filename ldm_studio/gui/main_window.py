@@ -32,6 +32,7 @@ from ldm_studio.gui.clipboard import install_clipboard
 from ldm_studio.gui.document import Document
 from ldm_studio.gui.drop_handler import DropFilter, sort_dropped
 from ldm_studio.gui.history_dock import install_history
+from ldm_studio.gui.grid.install import install_grid
 from ldm_studio.gui.jobs.engine_api import EngineApi
 from ldm_studio.gui.jobs.queue import Job, JobQueue, JobState
 from ldm_studio.gui.jobs.runner import JobRunner
@@ -129,6 +130,7 @@ class MainWindow(QMainWindow):
         self.live = install_live_mode(self)  # the Live mode toggle (Generate menu, toolbar)
         self._install_canvas_features()
         self._blank_shown = False  # the grey stand-in under a first run's previews: not a step to undo to
+        install_grid(self)  # the X/Y/Z plot dock and its menu action
         self.previews_shown = 0  # of the running job: tests and the user both count on previews
         self._done_message = ""
         self._first_scan = True
@@ -261,6 +263,13 @@ class MainWindow(QMainWindow):
         if job.state is JobState.QUEUED:
             self.status.showMessage("Queued: it starts when the current image is done", 5000)
         return job
+
+    def current_request(self) -> GenerationRequest:
+        """The request Generate would queue now, seed as it stands (InputError when it cannot run)."""
+        image = self.canvas.image()
+        mask = self.canvas.mask() if self.document.mode == "inpaint" and image is not None else None
+        self._check_model_can(self.document.mode)
+        return self._with_model_context(self.document.to_request(image, mask))
 
     def _with_model_context(self, request: GenerationRequest) -> GenerationRequest:
         """What the window adds to the document's request: the adapter folders; a refiner only where one

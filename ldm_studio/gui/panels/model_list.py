@@ -50,6 +50,7 @@ def _bundled_entry(parts: Sequence[ModelEntry]) -> ModelEntry:
         modes=modes,
         default_size=first.default_size,
         default_cfg_scale=first.default_cfg_scale,
+        size_multiple=first.size_multiple,
         # Upscale runs on the demo upscaler: its noise level, not the text-to-image model's (none).
         default_noise_level=next(
             (e.default_noise_level for e in entries if e.default_noise_level is not None), None
