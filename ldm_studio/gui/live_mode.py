@@ -102,8 +102,7 @@ class LiveMode(QObject):
         if self._unchanged(document.values(), used, mask):
             return None  # a result put on the canvas re-emits maskChanged: the same input must not loop
         try:
-            window._check_model_can(document.mode)
-            request = window._with_model_context(document.to_request(image, mask))
+            request = window.request_for(image, mask)
         except InputError as exc:
             window.notice.show_error(str(exc))
             return None

@@ -31,8 +31,8 @@ from ldm_studio.gui.canvas_actions import install_edit_router, install_view_menu
 from ldm_studio.gui.clipboard import install_clipboard
 from ldm_studio.gui.document import Document
 from ldm_studio.gui.drop_handler import DropFilter, sort_dropped
-from ldm_studio.gui.history_dock import install_history
 from ldm_studio.gui.grid.install import install_grid
+from ldm_studio.gui.history_dock import install_history
 from ldm_studio.gui.jobs.engine_api import EngineApi
 from ldm_studio.gui.jobs.queue import Job, JobQueue, JobState
 from ldm_studio.gui.jobs.runner import JobRunner
@@ -241,9 +241,7 @@ class MainWindow(QMainWindow):
         image = self.canvas.image()
         mask = self.canvas.mask() if document.mode == "inpaint" and image is not None else None
         try:
-            self._check_model_can(document.mode)
-            request = self._with_model_context(sketch_request(self, image, mask))  # image + shown sketch
-            request = request.replace(controlnets=self.controlnet_panel.units(image))
+            request = self.request_for(image, mask)
         except InputError as exc:
             self.notice.show_error(str(exc))
             return None
@@ -268,8 +266,15 @@ class MainWindow(QMainWindow):
         """The request Generate would queue now, seed as it stands (InputError when it cannot run)."""
         image = self.canvas.image()
         mask = self.canvas.mask() if self.document.mode == "inpaint" and image is not None else None
+        return self.request_for(image, mask)
+
+    def request_for(self, image: np.ndarray | None, mask: np.ndarray | None) -> GenerationRequest:
+        """The document's request on this image and mask, as every run sends it (Generate, grids, live mode):
+        the shown sketch composited, the ControlNet units, the adapter folders. InputError when the chosen
+        model cannot do the mode."""
         self._check_model_can(self.document.mode)
-        return self._with_model_context(self.document.to_request(image, mask))
+        request = self._with_model_context(sketch_request(self, image, mask))  # image + shown sketch
+        return request.replace(controlnets=self.controlnet_panel.units(image))
 
     def _with_model_context(self, request: GenerationRequest) -> GenerationRequest:
         """What the window adds to the document's request: the adapter folders; a refiner only where one
