@@ -69,6 +69,19 @@ def _add_sampling_options(parser: argparse.ArgumentParser, *, steps: int) -> Non
     group.add_argument("--prompt", default="", help="what to draw")
     group.add_argument("--negative", default="", help="what to avoid")
     group.add_argument("--seed", type=int, default=None, help="random seed (default: a random one)")
+    group.add_argument(
+        "--variation-seed",
+        type=int,
+        default=None,
+        help="variations: the start noise bends towards this seed's (image i of a batch: seed + i)",
+    )
+    group.add_argument(
+        "--variation-strength",
+        type=float,
+        default=None,
+        metavar="S",
+        help="0..1, how far towards --variation-seed (default 0.25; alone: a random variation seed)",
+    )
     group.add_argument("--steps", type=int, default=steps)
     group.add_argument(
         "--cfg", type=float, default=None, help="classifier-free guidance scale (default: the model's own)"

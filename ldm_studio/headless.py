@@ -18,6 +18,21 @@ from ldm_studio.engine.requests import Cancelled, GenerationRequest, Progress, R
 MODE_OF_COMMAND = {"inpaint": "inpaint", "upscale": "upscale"}
 
 
+DEFAULT_VARIATION_STRENGTH = 0.25
+
+
+def variation_options(args: argparse.Namespace) -> dict:
+    """--variation-seed / --variation-strength: a seed alone varies by 0.25, a strength alone from a random
+    variation seed (A1111's -1)."""
+    seed, strength = getattr(args, "variation_seed", None), getattr(args, "variation_strength", None)
+    if seed is None and strength is None:
+        return {}
+    return {
+        "variation_seed": seed if seed is not None else random.randrange(2**32),
+        "variation_strength": strength if strength is not None else DEFAULT_VARIATION_STRENGTH,
+    }
+
+
 def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     """The request a command line asks for; images are read here so a bad file fails before loading."""
     from ldm_studio.engine.image_files import load_image, load_mask
@@ -54,6 +69,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
             inpaint_only_masked=args.only_masked,
             inpaint_padding=args.padding,
         )
+    values.update(variation_options(args))
     if args.cfg is not None:  # otherwise the model's recommended scale, once it is loaded
         values["cfg_scale"] = args.cfg
     if getattr(args, "cfg_rescale", 0.0):
@@ -179,6 +195,9 @@ def run_generation_command(args: argparse.Namespace) -> int:
     for note in result.notes:  # e.g. "LoRA 'x': 12 of 264 modules not found": said, not ignored
         print(f"ldm-studio: warning: {note}", file=sys.stderr)
     out = Path(args.out).expanduser()
-    for image, infotext, seed in zip(result.images, result.infotexts, result.seeds, strict=True):
-        print(save_png_atomic(image, infotext, request, out, seed=seed))
+    for index, (image, infotext, seed) in enumerate(
+        zip(result.images, result.infotexts, result.seeds, strict=True)
+    ):
+        # Each file stores the batch-of-one request that makes it again (its seed, its variation seed).
+        print(save_png_atomic(image, infotext, request.for_image(index), out, seed=seed))
     return 0

@@ -83,6 +83,12 @@ def check_limits(request: GenerationRequest) -> None:
         raise InputError(f"batch size must be at most {MAX_BATCH} (got {request.batch_size})")
     if not 0 <= request.seed <= MAX_SEED:
         raise InputError(f"the seed must be between 0 and {MAX_SEED} (2**64 - 1); got {request.seed}")
+    if request.variation_seed is not None and not 0 <= request.variation_seed <= MAX_SEED:
+        raise InputError(
+            f"the variation seed must be between 0 and {MAX_SEED} (2**64 - 1); got {request.variation_seed}"
+        )
+    if not 0.0 <= request.variation_strength <= 1.0:  # also refuses NaN
+        raise InputError(f"variation strength must be between 0 and 1 (got {request.variation_strength})")
     for name, value in (("CFG scale", request.cfg_scale), ("eta", request.eta)):
         if not math.isfinite(value):
             raise InputError(f"{name} must be a finite number (got {value})")

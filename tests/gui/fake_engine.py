@@ -92,7 +92,7 @@ class ScriptedEngine:
                 level = int(255 * (step + 1) / total)
                 preview = np.full((height // 2, width // 2, 3), level, dtype=np.uint8)
                 yield Preview(step + 1, total, preview, None)
-        seeds = [request.seed + i for i in range(request.batch_size)]
+        seeds = [request.for_image(i).seed for i in range(request.batch_size)]  # seed + i, as the engine
         images = [image_for_seed(seed, width, height) for seed in seeds]
         infotexts = [format_infotext(request, seed=seed, model_name=model.name) for seed in seeds]
         yield Result(images, infotexts, seeds, list(self.notes))

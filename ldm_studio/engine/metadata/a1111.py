@@ -114,6 +114,9 @@ def format_infotext(
         params["Model hash"] = model_hash
     if model_name:
         params["Model"] = model_name
+    if request.varies:  # A1111 writes both only for a strength above 0
+        params["Variation seed"] = str(request.variation_seed)
+        params["Variation seed strength"] = _number(request.variation_strength)
     if request.refiner:
         name = refiner_name(request.refiner)
         params["Refiner"] = f"{name} [{refiner_hash}]" if refiner_hash else name
@@ -225,6 +228,10 @@ def request_from_infotext(text: str) -> GenerationRequest:
     convert(params, "Masked area padding", int, fields, "inpaint_padding")
     convert(params, "Noise level", int, fields, "noise_level")
     convert(params, "Eta DDIM", float, fields, "eta")
+    convert(params, "Variation seed", int, fields, "variation_seed")
+    convert(params, "Variation seed strength", float, fields, "variation_strength")
+    if not 0.0 <= fields.get("variation_strength", 0.0) <= 1.0:
+        del fields["variation_strength"]
     # "Refiner: name [hash]": the name, not a path (as for "Model"); callers look it up in their models.
     refiner = _REFINER_VALUE.match(params.get("Refiner", "").strip())
     if refiner and refiner.group(1):

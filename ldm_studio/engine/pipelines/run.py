@@ -29,6 +29,7 @@ from ldm_studio.engine.pipelines.upscaling import upscale_denoiser
 from ldm_studio.engine.pipelines.vae_codec import decode_latents
 from ldm_studio.engine.requests import Cancelled, Event, GenerationRequest, Preview, Progress, Result
 from ldm_studio.engine.sampling.denoisers import Denoise, blend_inpaint, guided, lcm_boundary, make_denoiser
+from ldm_studio.engine.sampling.noise import NoiseSource
 from ldm_studio.engine.sampling.samplers import sample
 from ldm_studio.engine.sampling.schedules import (
     DiscreteSchedule,
@@ -54,7 +55,7 @@ class _Job:
     model: object  # LoadedModel
     request: GenerationRequest
     cancel: threading.Event
-    generator: torch.Generator
+    generator: NoiseSource  # one CPU generator per image: image i is made again alone with seed + i
     schedule: DiscreteSchedule
     adapters: PreparedAdapters  # the prompt to encode (LoRA tags removed), embeddings, hashes, notes
     refiner: object = None  # LoadedModel of an SDXL refiner hand-off
@@ -89,7 +90,7 @@ def run(model, request: GenerationRequest, cancel: threading.Event, refiner=None
         request=request,
         cancel=cancel,
         refiner=refiner,
-        generator=torch.Generator("cpu").manual_seed(request.seed),
+        generator=NoiseSource.for_request(request),
         adapters=adapters,
         schedule=linear_schedule(
             model.config.linear_start,
@@ -127,7 +128,7 @@ def _memory_errors_explained(events: Iterator[Event], request: GenerationRequest
 
 def _noise(job: _Job, shape: tuple[int, ...]) -> torch.Tensor:
     # Drawn on the CPU so a seed gives the same image on every device (and as diffusers' CPU generator).
-    return torch.randn(shape, generator=job.generator).to(job.model.device, job.model.dtype)
+    return job.generator.start_noise(shape).to(job.model.device, job.model.dtype)
 
 
 def _latent_shape(job: _Job, width: int, height: int) -> tuple[int, int, int, int]:
@@ -304,19 +305,22 @@ def _sample_or_hand_off(
 
 
 def _result(job: _Job, images: list) -> Result:
-    request = job.request
-    infotext = format_infotext(
-        request,
-        seed=request.seed,
-        model_name=job.model.name,
-        model_hash=job.model.short_hash(),
-        size=images[0].size if images else None,
-        lora_hashes=job.adapters.lora_hashes,
-        ti_hashes=job.adapters.ti_hashes,
-        refiner_hash=job.refiner.short_hash() if job.refiner is not None else "",
-    )
-    count = len(images)
-    return Result(images, [infotext] * count, [request.seed] * count, list(job.adapters.notes))
+    """Each image with its own seed (seed + i) in its infotext and in `Result.seeds`."""
+    singles = [job.request.for_image(i) for i in range(len(images))]
+    infotexts = [
+        format_infotext(
+            single,
+            seed=single.seed,
+            model_name=job.model.name,
+            model_hash=job.model.short_hash(),
+            size=images[0].size if images else None,
+            lora_hashes=job.adapters.lora_hashes,
+            ti_hashes=job.adapters.ti_hashes,
+            refiner_hash=job.refiner.short_hash() if job.refiner is not None else "",
+        )
+        for single in singles
+    ]
+    return Result(images, infotexts, [single.seed for single in singles], list(job.adapters.notes))
 
 
 def _decode(job: _Job, latents: torch.Tensor) -> list:

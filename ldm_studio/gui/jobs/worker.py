@@ -146,13 +146,17 @@ class Worker(QObject):
         kept = []
         for index, (image, infotext) in enumerate(zip(result.images, result.infotexts, strict=True)):
             seed = result.seeds[index] if index < len(result.seeds) else job.request.seed
-            path = self._save(image, infotext, seed, job)
-            kept.append(ResultImage(pil_to_qimage(image), infotext, seed, job.request, path))
+            # The image's own request (batch of one, its seed): reused or varied, it makes this image again.
+            single = job.request.for_image(index)
+            path = self._save(image, infotext, seed, single, job)
+            kept.append(ResultImage(pil_to_qimage(image), infotext, seed, single, path))
         return kept
 
-    def _save(self, image: Any, infotext: str, seed: int, job: Job) -> Path | None:
+    def _save(
+        self, image: Any, infotext: str, seed: int, request: GenerationRequest, job: Job
+    ) -> Path | None:
         try:
-            return self._engine.save_image(image, infotext, job.request, job.output_folder, seed)
+            return self._engine.save_image(image, infotext, request, job.output_folder, seed)
         except (OSError, LdmError) as exc:
             reason = str(exc) if isinstance(exc, LdmError) else f"Cannot save into {job.output_folder}: {exc}"
             self.warning.emit(
