@@ -1,8 +1,9 @@
 """The gallery: every result of the session as a thumbnail, newest first, with what you can do with it.
 
 Clicking a thumbnail asks to view it (the main window puts it on the canvas). The actions: use it as the
-input of img2img / inpaint / upscale, save a copy elsewhere (never over an existing file), copy its
-parameters, open the output folder. Dialogs and the desktop opener are attributes so tests replace them.
+input of img2img / inpaint / upscale, make variations of it (its seed, new variation seeds), save a copy
+elsewhere (never over an existing file), copy its parameters, open the output folder. Dialogs and the
+desktop opener are attributes so tests replace them.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from PIL import Image
 from PySide6.QtCore import QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QIcon, QPixmap
 from PySide6.QtWidgets import (
+    QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
     QListView,
     QListWidget,
     QListWidgetItem,
     QMenu,
+    QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -33,6 +36,8 @@ from ldm_studio.gui.qt_images import qimage_to_array
 
 THUMBNAIL = 96
 INPUT_MODES = ("img2img", "inpaint", "upscale")
+VARIATIONS = 4  # "Variations of this": how many neighbours, and how far from the image (A1111's range)
+VARIATION_STRENGTH = 0.25
 
 
 def _ask_save_path(parent: QWidget, suggested: str) -> str:
@@ -45,6 +50,7 @@ class Gallery(QWidget):
     useAsInput = Signal(object, str)  # ResultImage, mode
     message = Signal(str)  # what happened, for the status bar
     errorOccurred = Signal(str)
+    variationsRequested = Signal(object, int, float)  # ResultImage, how many, variation strength
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -74,6 +80,15 @@ class Gallery(QWidget):
         self.save_action = QAction("Save as…", self, triggered=self.save_selected_as)
         self.copy_action = QAction("Copy parameters", self, triggered=self.copy_selected_parameters)
         self.open_folder_action = QAction("Open output folder", self, triggered=self.open_output_folder)
+        self.variations_action = QAction("Variations of this", self, triggered=self.vary_selected)
+        self.variations_action.setToolTip("Neighbours of this image: same seed, new variation seeds")
+        self.variation_count = QSpinBox(
+            minimum=1, maximum=16, value=VARIATIONS, toolTip="How many variations"
+        )
+        self.variation_strength = QDoubleSpinBox(
+            minimum=0.01, maximum=1.0, singleStep=0.05, decimals=2, value=VARIATION_STRENGTH
+        )
+        self.variation_strength.setToolTip("Variation strength: 0 = this image, 1 = a new one")
 
         buttons = QVBoxLayout()
         use_button = QToolButton(text="Use as input", popupMode=QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -84,10 +99,17 @@ class Gallery(QWidget):
             button.setDefaultAction(action)
             buttons.addWidget(button)
         buttons.addStretch()
+        variations = QVBoxLayout()
+        vary_button = QToolButton()
+        vary_button.setDefaultAction(self.variations_action)
+        for widget in (vary_button, self.variation_count, self.variation_strength):
+            variations.addWidget(widget)
+        variations.addStretch()
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.list, stretch=1)
         layout.addLayout(buttons)
+        layout.addLayout(variations)
         self._update_actions()
 
     @property
@@ -121,12 +143,23 @@ class Gallery(QWidget):
 
     def _update_actions(self) -> None:
         has_selection = self.selected() is not None
-        for action in (*self.use_actions.values(), self.save_action, self.copy_action):
+        for action in (
+            *self.use_actions.values(),
+            self.save_action,
+            self.copy_action,
+            self.variations_action,
+        ):
             action.setEnabled(has_selection)
 
     def _use_selected(self, mode: str) -> None:
         if (result := self.selected()) is not None:
             self.useAsInput.emit(result, mode)
+
+    def vary_selected(self) -> None:
+        """Ask for neighbours of the selected image (the main window runs them)."""
+        if (result := self.selected()) is not None:
+            count, strength = self.variation_count.value(), self.variation_strength.value()
+            self.variationsRequested.emit(result, count, strength)
 
     def save_selected_as(self) -> None:
         result = self.selected()
@@ -167,5 +200,5 @@ class Gallery(QWidget):
         self.list.setCurrentItem(item)
         menu = QMenu(self)
         menu.addMenu(self.use_menu)
-        menu.addActions([self.save_action, self.copy_action, self.open_folder_action])
+        menu.addActions([self.variations_action, self.save_action, self.copy_action, self.open_folder_action])
         menu.popup(self.list.viewport().mapToGlobal(position))
