@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 from ldm_studio.engine.checkpoints.families import Family
-from ldm_studio.engine.requests import Cancelled, GenerationRequest, Progress, Result
+from ldm_studio.engine.requests import HIRES_UPSCALERS, Cancelled, GenerationRequest, Progress, Result
 
 MODE_OF_COMMAND = {"inpaint": "inpaint", "upscale": "upscale"}
 
@@ -31,6 +31,30 @@ def variation_options(args: argparse.Namespace) -> dict:
         "variation_seed": seed if seed is not None else random.randrange(2**32),
         "variation_strength": strength if strength is not None else DEFAULT_VARIATION_STRENGTH,
     }
+
+
+_HIRES_OPTIONS = {
+    "hires_upscaler": "--hires-upscaler",
+    "hires_steps": "--hires-steps",
+    "hires_denoise": "--hires-denoise",
+}
+
+
+def hires_options(args: argparse.Namespace) -> dict:
+    """--hires-scale turns hires fix on; its other options mean nothing without it."""
+    given = {field: getattr(args, field, None) for field in _HIRES_OPTIONS}
+    given = {field: value for field, value in given.items() if value is not None}
+    if getattr(args, "hires_scale", None) is None:
+        if given:
+            from ldm_studio.engine.errors import InputError
+
+            names = ", ".join(_HIRES_OPTIONS[field] for field in given)
+            raise InputError(f"{names} need --hires-scale (which turns hires fix on)")
+        return {}
+    upscaler = given.get("hires_upscaler")
+    if upscaler and upscaler not in HIRES_UPSCALERS:  # a checkpoint file: a full path, as --refiner
+        given["hires_upscaler"] = str(Path(upscaler).expanduser())
+    return {"hires": True, "hires_scale": args.hires_scale, **given}
 
 
 def request_from_args(args: argparse.Namespace) -> GenerationRequest:
@@ -70,6 +94,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
             inpaint_padding=args.padding,
         )
     values.update(variation_options(args))
+    values.update(hires_options(args))
     if args.cfg is not None:  # otherwise the model's recommended scale, once it is loaded
         values["cfg_scale"] = args.cfg
     if getattr(args, "cfg_rescale", 0.0):

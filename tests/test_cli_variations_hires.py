@@ -36,3 +36,23 @@ def test_a_batch_saves_each_image_under_its_own_seed(tmp_path):
     assert plain.returncode == 0, plain.stderr
     names = sorted(path.name for path in (tmp_path / "plain").glob("*.png"))
     assert names == ["00001-7.png", "00002-8.png"]
+
+
+def test_hires_fix_writes_the_scaled_image_with_a1111_hires_parameters(tmp_path):
+    out = tmp_path / "hires.png"
+    done = _generate(out, "--hires-scale", 2, "--hires-steps", 4, "--hires-denoise", 0.5)
+    assert done.returncode == 0, done.stderr
+    with Image.open(out) as image:
+        assert image.size == (128, 128)
+        text = image.text["parameters"]
+    assert "Size: 64x64," in text  # the first pass's size, as A1111 writes it
+    assert "Denoising strength: 0.5, Hires upscale: 2, Hires steps: 4, Hires upscaler: Latent" in text
+    stored = read_png_request(out)
+    assert (stored.hires, stored.hires_scale, stored.hires_steps, stored.width) == (True, 2.0, 4, 64)
+    assert "2/2" not in done.stderr and "4/4" in done.stderr  # one bar for both: 2 + int(4 · 0.5) steps
+
+
+def test_hires_options_without_a_scale_are_refused(tmp_path):
+    done = _generate(tmp_path / "x.png", "--hires-denoise", 0.4)
+    assert done.returncode == 2 and "--hires-denoise need --hires-scale" in done.stderr
+    assert not list(tmp_path.iterdir())

@@ -18,6 +18,9 @@ MODES: tuple[str, ...] = ("txt2img", "img2img", "inpaint", "upscale")
 SAMPLERS: tuple[str, ...] = ("ddim", "plms", "euler", "euler_a", "heun", "dpmpp_2m", "dpmpp_2m_sde", "lcm")
 # "trailing": t = 999 first, evenly down (Turbo / Lightning / Hyper / LCM-LoRA models expect it).
 SCHEDULES: tuple[str, ...] = ("normal", "karras", "trailing")
+# Hires fix's upscalers of the first pass: on the latents (bilinear as A1111's "Latent", bicubic,
+# nearest-exact), or on the decoded image (Lanczos). A path to an x4 upscaler checkpoint is also accepted.
+HIRES_UPSCALERS: tuple[str, ...] = ("latent", "latent-bicubic", "latent-nearest-exact", "lanczos")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")  # "auto": fp16 on GPUs, fp32 on CPUs
 DEFAULT_NOISE_LEVEL = 20  # the x4 upscaler's (diffusers' default); a model can recommend its own
 
@@ -67,6 +70,13 @@ class GenerationRequest:
     # variation seed + i.
     variation_seed: int | None = None
     variation_strength: float = 0.0
+    # Hires fix (txt2img): generate at width x height, upscale by `hires_scale` with `hires_upscaler`, then
+    # img2img at `hires_denoise` with `hires_steps` (0 = `steps`) and the same seeds.
+    hires: bool = False
+    hires_scale: float = 2.0
+    hires_upscaler: str = "latent"
+    hires_steps: int = 0
+    hires_denoise: float = 0.5
     loras: tuple[tuple[str, float, float], ...] = ()
     lora_dir: str | None = None
     embeddings_dir: str | None = None
@@ -118,6 +128,7 @@ class GenerationRequest:
 class Progress:
     step: int  # steps done so far
     total: int
+    stage: str = ""  # which pass of a two-pass run: "" (the first, or only), "hires fix"
 
 
 @dataclass(frozen=True)

@@ -167,6 +167,7 @@ class MainWindow(QMainWindow):
         runner.modelLoaded.connect(status.show_model)
         runner.started.connect(self._on_started)
         runner.progress.connect(status.show_progress)
+        runner.stage.connect(status.show_stage)
         runner.preview.connect(self._on_preview)
         runner.result.connect(self._on_result)
         runner.error.connect(self._on_error)

@@ -30,6 +30,14 @@ _SCHEDULES_BY_A1111_NAME = {display.lower(): name for name, display in A1111_SCH
 # "CFG Rescale phi", as sd-webui-neutral-prompt does); Forge's built-in one writes "Rescale CFG".
 CFG_RESCALE_KEY = "CFG Rescale"
 _CFG_RESCALE_KEYS = (CFG_RESCALE_KEY, "CFG Rescale φ", "CFG Rescale phi", "Rescale CFG")
+# How A1111 names hires fix's upscalers in "Hires upscaler:" (an x4 checkpoint: its file stem).
+A1111_UPSCALER_NAMES: dict[str, str] = {
+    "latent": "Latent",
+    "latent-bicubic": "Latent (bicubic)",
+    "latent-nearest-exact": "Latent (nearest-exact)",
+    "lanczos": "Lanczos",
+}
+_UPSCALERS_BY_A1111_NAME = {display.lower(): name for name, display in A1111_UPSCALER_NAMES.items()}
 _SAMPLERS_BY_A1111_NAME = {display.lower(): name for name, display in A1111_SAMPLER_NAMES.items()}
 
 # The parameter-line grammar A1111 itself parses with (REFERENCE §6), kept as the reference that
@@ -123,6 +131,13 @@ def format_infotext(
         params["Refiner switch at"] = _number(request.refiner_switch)
     if request.mode in ("img2img", "inpaint"):
         params["Denoising strength"] = _number(request.strength)
+    elif request.hires and request.mode == "txt2img":
+        params["Denoising strength"] = _number(request.hires_denoise)
+        params["Hires upscale"] = _number(request.hires_scale)
+        if request.hires_steps:
+            params["Hires steps"] = str(request.hires_steps)
+        upscaler = request.hires_upscaler
+        params["Hires upscaler"] = A1111_UPSCALER_NAMES.get(upscaler) or refiner_name(upscaler)
     if request.mode == "inpaint":
         params["Mask blur"] = str(request.mask_blur)
         if request.inpaint_only_masked:
@@ -254,6 +269,15 @@ def request_from_infotext(text: str) -> GenerationRequest:
     if size:
         fields["width"], fields["height"] = int(size.group(1)), int(size.group(2))
     fields["inpaint_only_masked"] = params.get("Inpaint area", "").lower() == "only masked"
+    if "Hires upscale" in params:  # the size written is the first pass's, as A1111 writes it
+        fields["hires"] = True
+        convert(params, "Hires upscale", float, fields, "hires_scale")
+        convert(params, "Hires steps", int, fields, "hires_steps")
+        if "strength" in fields:
+            fields["hires_denoise"] = fields.pop("strength")
+        label = params.get("Hires upscaler", "").strip()
+        if label:  # another tool's upscaler keeps its name: the run then says it does not know it
+            fields["hires_upscaler"] = _UPSCALERS_BY_A1111_NAME.get(label.lower(), label)
 
     # A1111 names no mode; the mode-only parameters tell it (hires fix also writes a denoising strength).
     if "Noise level" in params:

@@ -12,12 +12,14 @@ import dataclasses
 import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from ldm_studio.engine.errors import InputError, LdmError, OutOfMemory
 from ldm_studio.engine.metadata.a1111 import format_infotext
 from ldm_studio.engine.pipelines import conditioning as cond
+from ldm_studio.engine.pipelines import hires
 from ldm_studio.engine.pipelines import refiner as refiners
 from ldm_studio.engine.pipelines import sdxl_conditioning as sdxl
 from ldm_studio.engine.pipelines.adapter_state import PreparedAdapters, prepare_adapters
@@ -313,7 +315,7 @@ def _result(job: _Job, images: list) -> Result:
             seed=single.seed,
             model_name=job.model.name,
             model_hash=job.model.short_hash(),
-            size=images[0].size if images else None,
+            size=images[0].size if images and not job.request.hires else None,  # hires: the base size
             lora_hashes=job.adapters.lora_hashes,
             ti_hashes=job.adapters.ti_hashes,
             refiner_hash=job.refiner.short_hash() if job.refiner is not None else "",
@@ -341,9 +343,22 @@ def _txt2img(job: _Job) -> Iterator[Event]:
         if cond.is_inpainting_model(job.model):
             concat = cond.blank_inpaint_channels(job.model, shape)
         denoise = _guided(job, concat)
-    latents = yield from _sample_or_hand_off(job, denoise, x, sigmas)
+    passes = _sample_or_hand_off(job, denoise, x, sigmas)
+    if request.hires:  # upscale, then img2img at the larger size (hires.py)
+        passes = hires.two_passes(job, passes, len(sigmas) - 1, _hires_tools())
+    latents = yield from passes
     if latents is not None:
         yield _result(job, _decode(job, latents))
+
+
+def _hires_tools() -> hires.PassTools:
+    from ldm_studio.engine.checkpoints.loading import load_model
+    from ldm_studio.engine.runtime.devices import precision_name
+
+    def load(path: str, base):  # an x4 upscaler checkpoint, on the base model's device and dtype
+        return load_model(Path(path).expanduser(), device=base.device, precision=precision_name(base.dtype))
+
+    return hires.PassTools(_guided, _sample, _decode, load_model=load, run=run)
 
 
 def _cropped(images: list, width: int, height: int) -> list:

@@ -59,6 +59,7 @@ class Worker(QObject):
     modelLoaded = Signal(object)  # ModelStatus
     started = Signal(object)  # the Job now executing
     progress = Signal(int, int)  # step, total
+    stage = Signal(str)  # the pass a two-pass run is in ("hires fix"); "" for the first or only one
     preview = Signal(QImage, object)  # image, box (left, top, right, bottom) or None
     result = Signal(list)  # list[ResultImage]
     warning = Signal(str)  # a problem that did not stop the job (an image could not be saved)
@@ -122,8 +123,12 @@ class Worker(QObject):
         return model
 
     def _run(self, model: Any, job: Job) -> None:
+        stage = ""
         for event in self._engine.run(model, job.request, job.cancel):
             if isinstance(event, Progress):
+                if getattr(event, "stage", "") != stage:
+                    stage = event.stage
+                    self.stage.emit(stage)
                 self.progress.emit(event.step, event.total)
             elif isinstance(event, Preview):
                 self.preview.emit(array_to_qimage(event.image), event.box)
