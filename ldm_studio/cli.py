@@ -73,6 +73,19 @@ def _add_sampling_options(parser: argparse.ArgumentParser, *, steps: int) -> Non
     group.add_argument("--prompt", default="", help="what to draw")
     group.add_argument("--negative", default="", help="what to avoid")
     group.add_argument("--seed", type=int, default=None, help="random seed (default: a random one)")
+    group.add_argument(
+        "--variation-seed",
+        type=int,
+        default=None,
+        help="variations: the start noise bends towards this seed's (image i of a batch: seed + i)",
+    )
+    group.add_argument(
+        "--variation-strength",
+        type=float,
+        default=None,
+        metavar="S",
+        help="0..1, how far towards --variation-seed (default 0.25; alone: a random variation seed)",
+    )
     group.add_argument("--steps", type=int, default=steps)
     group.add_argument(
         "--cfg", type=float, default=None, help="classifier-free guidance scale (default: the model's own)"
@@ -101,6 +114,25 @@ def _add_sampling_options(parser: argparse.ArgumentParser, *, steps: int) -> Non
     )
 
 
+def _add_hires_options(parser: argparse.ArgumentParser) -> None:
+    from ldm_studio.engine.requests import HIRES_UPSCALERS
+
+    group = parser.add_argument_group("hires fix (txt2img: a second pass at a larger size)")
+    group.add_argument(
+        "--hires-scale", type=float, default=None, metavar="X", help="turn hires fix on: upscale by X (1-4)"
+    )
+    group.add_argument(
+        "--hires-upscaler",
+        default=None,
+        metavar="NAME",
+        help=f"{', '.join(HIRES_UPSCALERS)} (default latent), or an x4 upscaler checkpoint file",
+    )
+    group.add_argument("--hires-steps", type=int, default=None, help="second-pass steps (default: --steps)")
+    group.add_argument(
+        "--hires-denoise", type=float, default=None, metavar="S", help="second-pass denoising strength (0.5)"
+    )
+
+
 def _add_generation_commands(sub: argparse._SubParsersAction) -> None:
     generate = sub.add_parser("generate", help="text-to-image (or image-to-image with --init-image)")
     _add_model_options(generate)
@@ -112,6 +144,7 @@ def _add_generation_commands(sub: argparse._SubParsersAction) -> None:
     generate.add_argument(
         "--refiner", default=None, metavar="FILE", help="SDXL: this refiner finishes the base's image"
     )
+    _add_hires_options(generate)
     generate.add_argument(
         "--refiner-switch", type=float, default=0.8, help="share of the steps the base runs (default 0.8)"
     )

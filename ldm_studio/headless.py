@@ -13,9 +13,48 @@ import threading
 from pathlib import Path
 
 from ldm_studio.engine.checkpoints.families import Family
-from ldm_studio.engine.requests import Cancelled, GenerationRequest, Progress, Result
+from ldm_studio.engine.requests import HIRES_UPSCALERS, Cancelled, GenerationRequest, Progress, Result
 
 MODE_OF_COMMAND = {"inpaint": "inpaint", "outpaint": "inpaint", "upscale": "upscale"}
+
+
+DEFAULT_VARIATION_STRENGTH = 0.25
+
+
+def variation_options(args: argparse.Namespace) -> dict:
+    """--variation-seed / --variation-strength: a seed alone varies by 0.25, a strength alone from a random
+    variation seed (A1111's -1)."""
+    seed, strength = getattr(args, "variation_seed", None), getattr(args, "variation_strength", None)
+    if seed is None and strength is None:
+        return {}
+    return {
+        "variation_seed": seed if seed is not None else random.randrange(2**32),
+        "variation_strength": strength if strength is not None else DEFAULT_VARIATION_STRENGTH,
+    }
+
+
+_HIRES_OPTIONS = {
+    "hires_upscaler": "--hires-upscaler",
+    "hires_steps": "--hires-steps",
+    "hires_denoise": "--hires-denoise",
+}
+
+
+def hires_options(args: argparse.Namespace) -> dict:
+    """--hires-scale turns hires fix on; its other options mean nothing without it."""
+    given = {field: getattr(args, field, None) for field in _HIRES_OPTIONS}
+    given = {field: value for field, value in given.items() if value is not None}
+    if getattr(args, "hires_scale", None) is None:
+        if given:
+            from ldm_studio.engine.errors import InputError
+
+            names = ", ".join(_HIRES_OPTIONS[field] for field in given)
+            raise InputError(f"{names} need --hires-scale (which turns hires fix on)")
+        return {}
+    upscaler = given.get("hires_upscaler")
+    if upscaler and upscaler not in HIRES_UPSCALERS:  # a checkpoint file: a full path, as --refiner
+        given["hires_upscaler"] = str(Path(upscaler).expanduser())
+    return {"hires": True, "hires_scale": args.hires_scale, **given}
 
 
 def request_from_args(args: argparse.Namespace) -> GenerationRequest:
@@ -57,6 +96,8 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
             inpaint_only_masked=args.only_masked,
             inpaint_padding=args.padding,
         )
+    values.update(variation_options(args))
+    values.update(hires_options(args))
     if args.cfg is not None:  # otherwise the model's recommended scale, once it is loaded
         values["cfg_scale"] = args.cfg
     if getattr(args, "cfg_rescale", 0.0):
@@ -192,6 +233,9 @@ def run_generation_command(args: argparse.Namespace) -> int:
     for note in result.notes:  # e.g. "LoRA 'x': 12 of 264 modules not found": said, not ignored
         print(f"ldm-studio: warning: {note}", file=sys.stderr)
     out = Path(args.out).expanduser()
-    for image, infotext, seed in zip(result.images, result.infotexts, result.seeds, strict=True):
-        print(save_png_atomic(image, infotext, request, out, seed=seed))
+    for index, (image, infotext, seed) in enumerate(
+        zip(result.images, result.infotexts, result.seeds, strict=True)
+    ):
+        # Each file stores the batch-of-one request that makes it again (its seed, its variation seed).
+        print(save_png_atomic(image, infotext, request.for_image(index), out, seed=seed))
     return 0

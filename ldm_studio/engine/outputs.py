@@ -189,7 +189,11 @@ def save_png_atomic(
 
     `destination` is a file name (.png, .jpg, .jpeg or .webp; a free numbered variant is chosen if it
     exists) or a folder (PNG files numbered `00001-<seed>.png`, with `seed` defaulting to the request's).
+    The request stored with the image is the batch-of-one request of the image `seed` names (seed + i of
+    a batch), so reopening it makes that image again.
     """
+    if seed is not None:
+        request = request.for_seed(seed)
     destination = Path(destination).expanduser()
     folder = destination if _is_folder(destination) else destination.parent
     fmt = "PNG" if _is_folder(destination) else _format(destination)

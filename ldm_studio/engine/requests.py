@@ -18,9 +18,14 @@ MODES: tuple[str, ...] = ("txt2img", "img2img", "inpaint", "upscale")
 SAMPLERS: tuple[str, ...] = ("ddim", "plms", "euler", "euler_a", "heun", "dpmpp_2m", "dpmpp_2m_sde", "lcm")
 # "trailing": t = 999 first, evenly down (Turbo / Lightning / Hyper / LCM-LoRA models expect it).
 SCHEDULES: tuple[str, ...] = ("normal", "karras", "trailing")
+# Hires fix's upscalers of the first pass: on the latents (bilinear as A1111's "Latent", bicubic,
+# nearest-exact), or on the decoded image (Lanczos). A path to an x4 upscaler checkpoint is also accepted.
+HIRES_UPSCALERS: tuple[str, ...] = ("latent", "latent-bicubic", "latent-nearest-exact", "lanczos")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")  # "auto": fp16 on GPUs, fp32 on CPUs
 DEFAULT_NOISE_LEVEL = 20  # the x4 upscaler's (diffusers' default); a model can recommend its own
 
+# Image i of a batch uses seed + i (and variation seed + i), wrapping at the generator's 64-bit range.
+SEED_MODULUS = 2**64
 # Fields that hold pixel data: left out of the JSON snapshot and of equality.
 _ARRAY_FIELDS = ("init_image", "mask")
 # ControlNet control modes, as the A1111 extension names them: "balanced" (both CFG halves, full weight),
@@ -101,6 +106,18 @@ class GenerationRequest:
     precision: str = "auto"
     # LoRAs given outside the prompt: (file, text-encoder multiplier, UNet multiplier); `<lora:NAME:M>`
     # tags in the prompt add theirs, NAME looked up in `lora_dir`. Embeddings: file stems in `embeddings_dir`.
+    # Variations (A1111's "Variation seed"): the start noise is slerp(strength, noise(seed),
+    # noise(variation seed)); with a strength above 0 a batch's images keep `seed`, image i takes
+    # variation seed + i.
+    variation_seed: int | None = None
+    variation_strength: float = 0.0
+    # Hires fix (txt2img): generate at width x height, upscale by `hires_scale` with `hires_upscaler`, then
+    # img2img at `hires_denoise` with `hires_steps` (0 = `steps`) and the same seeds.
+    hires: bool = False
+    hires_scale: float = 2.0
+    hires_upscaler: str = "latent"
+    hires_steps: int = 0
+    hires_denoise: float = 0.5
     loras: tuple[tuple[str, float, float], ...] = ()
     lora_dir: str | None = None
     embeddings_dir: str | None = None
@@ -116,6 +133,27 @@ class GenerationRequest:
 
     def replace(self, **changes: Any) -> GenerationRequest:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def varies(self) -> bool:
+        """A variation run: the images share the seed and step the variation seed instead (as A1111)."""
+        return self.variation_seed is not None and self.variation_strength > 0
+
+    def for_image(self, index: int) -> GenerationRequest:
+        """The batch-of-one request that makes image `index` of this batch again on its own: seed + index,
+        or in a variation run the same seed and variation seed + index (both wrap modulo 2⁶⁴)."""
+        changes: dict[str, Any] = {"batch_size": 1}
+        if self.varies:
+            changes["variation_seed"] = (self.variation_seed + index) % SEED_MODULUS
+        else:
+            changes["seed"] = (self.seed + index) % SEED_MODULUS
+        return dataclasses.replace(self, **changes)
+
+    def for_seed(self, seed: int) -> GenerationRequest:
+        """The batch-of-one request of this batch's image with `seed` (any other seed: just that seed).
+        A variation run's images share one seed: use `for_image` there."""
+        index = 0 if self.varies else (seed - self.seed) % SEED_MODULUS
+        return self.for_image(index) if index < self.batch_size else self.for_image(0).replace(seed=seed)
 
     def to_dict(self) -> dict[str, Any]:
         """The parameters as plain JSON-able values, pixel data left out."""
@@ -135,6 +173,7 @@ class GenerationRequest:
 class Progress:
     step: int  # steps done so far
     total: int
+    stage: str = ""  # which pass of a two-pass run: "" (the first, or only), "hires fix"
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 
 from ldm_studio.engine.errors import InputError
-from ldm_studio.engine.requests import MODES, SAMPLERS, SCHEDULES, GenerationRequest
+from ldm_studio.engine.requests import HIRES_UPSCALERS, MODES, SAMPLERS, SCHEDULES, GenerationRequest
 
 MAX_NOISE_LEVEL = 350  # the x4 upscaler was trained with noise levels up to this
 MAX_SEED = 2**64 - 1  # torch's generator takes 64-bit seeds; A1111 and diffusers use the same range
@@ -25,6 +26,52 @@ MAX_RUN_PIXELS = 64 * 2**20
 MAX_BATCH = 64
 MAX_STEPS = 1000  # the schedules have 1000 training steps
 MAX_MASK_BLUR = 256  # px; A1111 offers 0-64
+
+
+_CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
+MAX_HIRES_SCALE = 4.0
+
+
+def hires_size(request: GenerationRequest) -> tuple[int, int]:
+    """Hires fix's second-pass (width, height): the base size times the scale, rounded down as A1111."""
+    return int(request.width * request.hires_scale), int(request.height * request.hires_scale)
+
+
+def is_model_upscaler(name: str) -> bool:
+    """`hires_upscaler` names an upscaler checkpoint file rather than one of HIRES_UPSCALERS."""
+    return name not in HIRES_UPSCALERS and name.lower().endswith(_CHECKPOINT_SUFFIXES)
+
+
+def _check_hires(request: GenerationRequest) -> None:
+    if request.mode != "txt2img":
+        raise InputError(f"hires fix is a txt2img option; {request.mode} cannot use it")
+    if not 1.0 <= request.hires_scale <= MAX_HIRES_SCALE:  # also refuses NaN
+        raise InputError(f"hires scale must be between 1 and {MAX_HIRES_SCALE:g} (got {request.hires_scale})")
+    if request.hires_upscaler not in HIRES_UPSCALERS and not is_model_upscaler(request.hires_upscaler):
+        raise InputError(
+            f"unknown hires upscaler {request.hires_upscaler!r}: expected one of "
+            f"{', '.join(HIRES_UPSCALERS)} or an x4 upscaler checkpoint file"
+        )
+    if is_model_upscaler(request.hires_upscaler) and not Path(request.hires_upscaler).expanduser().is_file():
+        raise InputError(f"hires upscaler {request.hires_upscaler}: no such file")
+    if not 0 <= request.hires_steps <= MAX_STEPS:
+        raise InputError(f"hires steps must be 0 (= steps) to {MAX_STEPS} (got {request.hires_steps})")
+    if not 0.0 <= request.hires_denoise <= 1.0:
+        raise InputError(f"hires denoising strength must be between 0 and 1 (got {request.hires_denoise})")
+    if request.width > 0 and request.height > 0:
+        check_run_size(*hires_size(request), request.batch_size)
+
+
+def _check_hires_grid(request: GenerationRequest, multiple: int) -> None:
+    width, height = hires_size(request)
+    for name, value in (("width", width), ("height", height)):
+        if value % multiple:
+            below, above = nearest_multiples(value, multiple)
+            raise InputError(
+                f"hires fix: {request.width}x{request.height} × {request.hires_scale:g} is {width}x{height}, "
+                f"but this model needs multiples of {multiple}: choose a scale that makes the {name} "
+                f"{below} or {above}"
+            )
 
 
 def nearest_multiples(value: int, multiple: int) -> tuple[int, int]:
@@ -83,6 +130,12 @@ def check_limits(request: GenerationRequest) -> None:
         raise InputError(f"batch size must be at most {MAX_BATCH} (got {request.batch_size})")
     if not 0 <= request.seed <= MAX_SEED:
         raise InputError(f"the seed must be between 0 and {MAX_SEED} (2**64 - 1); got {request.seed}")
+    if request.variation_seed is not None and not 0 <= request.variation_seed <= MAX_SEED:
+        raise InputError(
+            f"the variation seed must be between 0 and {MAX_SEED} (2**64 - 1); got {request.variation_seed}"
+        )
+    if not 0.0 <= request.variation_strength <= 1.0:  # also refuses NaN
+        raise InputError(f"variation strength must be between 0 and 1 (got {request.variation_strength})")
     for name, value in (("CFG scale", request.cfg_scale), ("eta", request.eta)):
         if not math.isfinite(value):
             raise InputError(f"{name} must be a finite number (got {value})")
@@ -107,6 +160,8 @@ def check_limits(request: GenerationRequest) -> None:
             )
     if request.mode == "txt2img" and request.width > 0 and request.height > 0:
         check_run_size(request.width, request.height, request.batch_size)
+    if request.hires:
+        _check_hires(request)
 
 
 def validate_request(
@@ -128,6 +183,8 @@ def validate_request(
     if request.mode == "txt2img":
         check_size(request.width, request.height, size_multiple)
         check_run_size(request.width, request.height, request.batch_size)
+        if request.hires:
+            _check_hires_grid(request, size_multiple)
         return
     image = request.init_image
     if image is None:

@@ -17,8 +17,15 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from ldm_studio.engine.errors import InputError
-from ldm_studio.engine.requests import MODES, PRECISIONS, SAMPLERS, SCHEDULES, GenerationRequest
-from ldm_studio.engine.validation import MAX_NOISE_LEVEL
+from ldm_studio.engine.requests import (
+    HIRES_UPSCALERS,
+    MODES,
+    PRECISIONS,
+    SAMPLERS,
+    SCHEDULES,
+    GenerationRequest,
+)
+from ldm_studio.engine.validation import MAX_HIRES_SCALE, MAX_NOISE_LEVEL
 
 T = TypeVar("T")
 
@@ -119,6 +126,12 @@ class Document(QObject):
     # SDXL refiner hand-off: "" = none (kept as "" rather than None so the settings store holds a string).
     refiner = Field(lambda value: str(value or ""), default="")
     refiner_switch = Field(_clamped_float(0.01, 0.99))
+    # Hires fix (txt2img): a second pass at hires_scale × the size.
+    hires = Field(bool)
+    hires_scale = Field(_clamped_float(1.0, MAX_HIRES_SCALE))
+    hires_upscaler = Field(_one_of(HIRES_UPSCALERS))
+    hires_steps = Field(_clamped_int(0, 500))
+    hires_denoise = Field(_clamped_float(0.0, 1.0))
     # Chosen in Preferences rather than the prompt panel, but they travel in every request.
     device = Field(_device)
     precision = Field(_one_of(PRECISIONS))
@@ -185,6 +198,7 @@ class Document(QObject):
         # The input image decides the size (the upscaler's output is 4x this); width/height are for txt2img.
         height, width = image.shape[:2]
         changes: dict[str, Any] = {"init_image": image.copy(), "width": width, "height": height}
+        changes["hires"] = False  # a txt2img option
         if self.mode == "inpaint":
             if mask is None or not mask.any():
                 raise InputError("Inpaint needs a mask: paint over the area to repaint.")

@@ -9,6 +9,7 @@ go through `open_paths`. Nothing here blocks: errors become a notice, and the ne
 from __future__ import annotations
 
 import contextlib
+import random
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -201,6 +202,7 @@ class MainWindow(QMainWindow):
         runner.modelLoaded.connect(status.show_model)
         runner.started.connect(self._on_started)
         runner.progress.connect(status.show_progress)
+        runner.stage.connect(status.show_stage)
         runner.preview.connect(self._on_preview)
         runner.result.connect(self._on_result)
         runner.error.connect(self._on_error)
@@ -212,6 +214,7 @@ class MainWindow(QMainWindow):
         self.prompt_panel.set_running(False)
         self.gallery.viewRequested.connect(self.view_result)
         self.gallery.useAsInput.connect(self.use_as_input)
+        self.gallery.variationsRequested.connect(self.make_variations)
         self.gallery.message.connect(lambda text: status.showMessage(text, 8000))
         self.gallery.errorOccurred.connect(self.notice.show_error)
         self.models.changed.connect(self._on_models_changed)
@@ -342,6 +345,15 @@ class MainWindow(QMainWindow):
     def view_result(self, result: ResultImage) -> None:
         """Make a result the working image; an inpainting mask of the same size is kept for the next try."""
         self._set_working_image(qimage_to_array(result.image), keep_mask=True)
+
+    def make_variations(self, result: ResultImage, count: int, strength: float) -> Job:
+        """`count` neighbours of a result: its own request and seed, a random variation seed (+ i)."""
+        request = result.request.replace(
+            batch_size=count, variation_seed=random.randrange(2**32), variation_strength=strength
+        )
+        job = self.runner.submit(request, self.settings.outputs_folder)
+        self.prompt_panel.set_running(True)
+        return job
 
     def use_as_input(self, result: ResultImage, mode: str) -> None:
         self._set_working_image(qimage_to_array(result.image), keep_mask=mode == "inpaint")

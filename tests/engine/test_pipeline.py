@@ -73,10 +73,10 @@ def test_the_same_seed_gives_the_same_image_and_another_seed_does_not(models):
     assert not np.array_equal(first, other)
 
 
-def test_a_batch_gives_distinct_images_from_one_noise_draw(models):
+def test_a_batch_gives_distinct_images_each_from_its_own_seed(models):
     request = GenerationRequest(steps=2, width=64, height=64, batch_size=2)
     result = _result(_events(models("sd1"), request))
-    assert len(result.images) == 2 and result.seeds == [0, 0]
+    assert len(result.images) == 2 and result.seeds == [0, 1]  # image i: seed + i
     assert not np.array_equal(np.asarray(result.images[0]), np.asarray(result.images[1]))
 
 

@@ -51,6 +51,7 @@ class ScriptedEngine:
     warm_up_thread_ids: list[int] = field(default_factory=list)  # likewise for warm_up
     warm_up_error: BaseException | None = None
     notes: list[str] = field(default_factory=list)  # Result.notes of every run
+    stage_after_step: int | None = None  # later steps report stage "hires fix" (a two-pass run)
 
     def warm_up(self) -> None:
         self.warm_up_thread_ids.append(threading.get_native_id())
@@ -87,12 +88,13 @@ class ScriptedEngine:
             if self.run_error is not None:
                 raise self.run_error
             self._work()
-            yield Progress(step + 1, total)
+            late = self.stage_after_step is not None and step >= self.stage_after_step
+            yield Progress(step + 1, total, "hires fix" if late else "")
             if request.preview_interval and (step + 1) % request.preview_interval == 0:
                 level = int(255 * (step + 1) / total)
                 preview = np.full((height // 2, width // 2, 3), level, dtype=np.uint8)
                 yield Preview(step + 1, total, preview, None)
-        seeds = [request.seed + i for i in range(request.batch_size)]
+        seeds = [request.for_image(i).seed for i in range(request.batch_size)]  # seed + i, as the engine
         images = [image_for_seed(seed, width, height) for seed in seeds]
         infotexts = [format_infotext(request, seed=seed, model_name=model.name) for seed in seeds]
         yield Result(images, infotexts, seeds, list(self.notes))

@@ -33,6 +33,14 @@ CFG_RESCALE_KEY = "CFG Rescale"
 _CFG_RESCALE_KEYS = (CFG_RESCALE_KEY, "CFG Rescale φ", "CFG Rescale phi", "Rescale CFG")
 # Ours (A1111 writes nothing for its outpainting scripts): how an outpaint canvas was extended.
 OUTPAINT_KEY = "Outpaint"
+# How A1111 names hires fix's upscalers in "Hires upscaler:" (an x4 checkpoint: its file stem).
+A1111_UPSCALER_NAMES: dict[str, str] = {
+    "latent": "Latent",
+    "latent-bicubic": "Latent (bicubic)",
+    "latent-nearest-exact": "Latent (nearest-exact)",
+    "lanczos": "Lanczos",
+}
+_UPSCALERS_BY_A1111_NAME = {display.lower(): name for name, display in A1111_UPSCALER_NAMES.items()}
 _SAMPLERS_BY_A1111_NAME = {display.lower(): name for name, display in A1111_SAMPLER_NAMES.items()}
 
 # The parameter-line grammar A1111 itself parses with (docs/MODEL_FACTS.md), kept as the reference that
@@ -119,12 +127,22 @@ def format_infotext(
         params["Model hash"] = model_hash
     if model_name:
         params["Model"] = model_name
+    if request.varies:  # A1111 writes both only for a strength above 0
+        params["Variation seed"] = str(request.variation_seed)
+        params["Variation seed strength"] = _number(request.variation_strength)
     if request.refiner:
         name = refiner_name(request.refiner)
         params["Refiner"] = f"{name} [{refiner_hash}]" if refiner_hash else name
         params["Refiner switch at"] = _number(request.refiner_switch)
     if request.mode in ("img2img", "inpaint"):
         params["Denoising strength"] = _number(request.strength)
+    elif request.hires and request.mode == "txt2img":
+        params["Denoising strength"] = _number(request.hires_denoise)
+        params["Hires upscale"] = _number(request.hires_scale)
+        if request.hires_steps:
+            params["Hires steps"] = str(request.hires_steps)
+        upscaler = request.hires_upscaler
+        params["Hires upscaler"] = A1111_UPSCALER_NAMES.get(upscaler) or refiner_name(upscaler)
     if request.mode == "inpaint":
         params["Mask blur"] = str(request.mask_blur)
         if request.inpaint_only_masked:
@@ -235,6 +253,10 @@ def request_from_infotext(text: str) -> GenerationRequest:
     convert(params, "Masked area padding", int, fields, "inpaint_padding")
     convert(params, "Noise level", int, fields, "noise_level")
     convert(params, "Eta DDIM", float, fields, "eta")
+    convert(params, "Variation seed", int, fields, "variation_seed")
+    convert(params, "Variation seed strength", float, fields, "variation_strength")
+    if not 0.0 <= fields.get("variation_strength", 0.0) <= 1.0:
+        del fields["variation_strength"]
     # "Refiner: name [hash]": the name, not a path (as for "Model"); callers look it up in their models.
     refiner = _REFINER_VALUE.match(params.get("Refiner", "").strip())
     if refiner and refiner.group(1):
@@ -261,6 +283,15 @@ def request_from_infotext(text: str) -> GenerationRequest:
     if params.get(OUTPAINT_KEY, "").strip():
         fields["outpaint"] = params[OUTPAINT_KEY].strip()
     fields["controlnets"] = parse_units(params)  # model names, which callers look up in their folder
+    if "Hires upscale" in params:  # the size written is the first pass's, as A1111 writes it
+        fields["hires"] = True
+        convert(params, "Hires upscale", float, fields, "hires_scale")
+        convert(params, "Hires steps", int, fields, "hires_steps")
+        if "strength" in fields:
+            fields["hires_denoise"] = fields.pop("strength")
+        label = params.get("Hires upscaler", "").strip()
+        if label:  # another tool's upscaler keeps its name: the run then says it does not know it
+            fields["hires_upscaler"] = _UPSCALERS_BY_A1111_NAME.get(label.lower(), label)
 
     # A1111 names no mode; the mode-only parameters tell it (hires fix also writes a denoising strength).
     if "Noise level" in params:

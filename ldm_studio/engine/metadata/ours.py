@@ -12,6 +12,7 @@ from ldm_studio.engine.metadata.controlnet_text import units_from_json
 from ldm_studio.engine.requests import MODES, SAMPLERS, SCHEDULES, GenerationRequest
 
 OUR_CHUNK = "ldm_studio"
+_OPTIONAL_INTS = ("variation_seed",)  # fields of type int | None (the others defaulting to None are str)
 
 
 def request_from_our_json(text: str) -> GenerationRequest | None:
@@ -35,7 +36,9 @@ def request_from_our_json(text: str) -> GenerationRequest | None:
         if key not in defaults or key in ("init_image", "mask"):
             continue
         default = defaults[key]
-        if default is None:
+        if key in _OPTIONAL_INTS:
+            ok = value is None or (isinstance(value, int) and not isinstance(value, bool))
+        elif default is None:
             ok = value is None or isinstance(value, str)
         elif isinstance(default, bool):
             ok = isinstance(value, bool)

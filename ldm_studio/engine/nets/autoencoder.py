@@ -67,13 +67,17 @@ class Autoencoder(nn.Module):
             return mean * self.config.scale_factor
         std = torch.exp(0.5 * logvar.clamp(-30.0, 20.0))
         # Noise drawn on the generator's device (the CPU) so a seed gives the same latents everywhere.
-        noise = torch.randn(mean.shape, generator=generator, device=generator.device, dtype=torch.float32)
+        if isinstance(generator, torch.Generator):
+            noise = torch.randn(mean.shape, generator=generator, device=generator.device, dtype=torch.float32)
+        else:  # a per-image noise source (sampling/noise.py): one sample per image, one image's moments
+            noise = generator.randn((generator.batch, *mean.shape[1:]))
         return (mean + std * noise.to(mean.device, mean.dtype)) * self.config.scale_factor
 
     def encode(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Images [B, 3, H, W] in [-1, 1] -> latents [B, embed_dim, H/f, W/f] times scale_factor.
 
-        KL: the posterior mean, or a sample from the posterior when a `generator` is given.
+        KL: the posterior mean, or a sample from the posterior when a `generator` is given (a NoiseSource
+        of n images gives n samples, one from each image's seed).
         VQ: the continuous latent (not yet snapped to the codebook; `decode` does that).
         """
         return self._latents(self._moments(images), generator).to(images.dtype)

@@ -17,6 +17,7 @@ from ldm_studio.engine.pipelines.images import images_to_tensor, mask_to_latent,
 from ldm_studio.engine.pipelines.prompts import encode_prompt_pair
 from ldm_studio.engine.pipelines.vae_codec import encode_pixels
 from ldm_studio.engine.sampling.denoisers import Conditioning
+from ldm_studio.engine.sampling.noise import NoiseSource
 from ldm_studio.engine.sampling.schedules import linear_schedule
 
 # The x4 upscaler augments its low-res input on a schedule of its own (CompVis linear 1e-4 → 0.02).
@@ -79,7 +80,7 @@ def pair(contexts, concat: torch.Tensor | None = None, y: torch.Tensor | None = 
 
 
 def encode_images(
-    model, image: np.ndarray, batch: int, generator: torch.Generator | None = None
+    model, image: np.ndarray, batch: int, generator: torch.Generator | NoiseSource | None = None
 ) -> torch.Tensor:
     """VAE latents (already scaled) of an RGB uint8 image, repeated for the batch."""
     pixels = images_to_tensor(image, device=model.device, dtype=model.dtype)
@@ -87,7 +88,7 @@ def encode_images(
 
 
 def inpaint_channels(
-    model, image: np.ndarray, mask: np.ndarray, batch: int, generator: torch.Generator | None
+    model, image: np.ndarray, mask: np.ndarray, batch: int, generator: torch.Generator | NoiseSource | None
 ) -> torch.Tensor:
     """The channels an inpainting model expects after x: SD [mask, masked latent]; LDM [masked latent, mask].
 
@@ -97,12 +98,13 @@ def inpaint_channels(
     hole = (mask_to_tensor(mask, device=model.device, dtype=model.dtype) >= 0.5).to(model.dtype)
     pixels = images_to_tensor(image, device=model.device, dtype=model.dtype) * (1 - hole)
     masked_latent = encode_pixels(model.vae, pixels, generator)
-    small_hole = mask_to_latent(hole, factor, "nearest")
+    small_hole = mask_to_latent(hole, factor, "nearest").expand(masked_latent.shape[0], -1, -1, -1)
     if model.config.conditioning == "concat":  # CompVis LDM inpainting: mask in {-1, 1}, last
         channels = torch.cat([masked_latent, small_hole * 2 - 1], dim=1)
     else:
         channels = torch.cat([small_hole, masked_latent], dim=1)
-    return channels.repeat(batch, 1, 1, 1)
+    # A per-image noise source already gave one posterior sample per image.
+    return channels if channels.shape[0] == batch else channels.repeat(batch, 1, 1, 1)
 
 
 def blank_inpaint_channels(model, latent_shape: tuple[int, ...]) -> torch.Tensor:
@@ -120,14 +122,18 @@ def blank_inpaint_channels(model, latent_shape: tuple[int, ...]) -> torch.Tensor
 
 
 def augmented_low_res(
-    image: np.ndarray, noise_level: int, batch: int, generator: torch.Generator, device, dtype
+    image: np.ndarray, noise_level: int, batch: int, generator: torch.Generator | NoiseSource, device, dtype
 ) -> torch.Tensor:
     """The x4 upscaler's input image: q_sample(lr, noise_level) on its own schedule, noise on the CPU."""
     low_res = images_to_tensor(image)
-    noise = torch.randn(low_res.shape, generator=generator)
+    if isinstance(generator, NoiseSource):  # each image's augmentation from its own seed
+        noise = generator.randn((batch, *low_res.shape[1:]))
+    else:
+        noise = torch.randn(low_res.shape, generator=generator)
     alpha_bar = _LOW_RES_SCHEDULE.alphas_cumprod[noise_level].float()
     noised = alpha_bar.sqrt() * low_res + (1 - alpha_bar).sqrt() * noise
-    return noised.to(device=device, dtype=dtype).repeat(batch, 1, 1, 1)
+    noised = noised.to(device=device, dtype=dtype)
+    return noised if noised.shape[0] == batch else noised.repeat(batch, 1, 1, 1)
 
 
 def low_res_pixels(model, image: np.ndarray, batch: int) -> torch.Tensor:

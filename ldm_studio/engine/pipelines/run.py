@@ -12,13 +12,14 @@ import dataclasses
 import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from ldm_studio.engine.errors import InputError, LdmError, OutOfMemory
 from ldm_studio.engine.metadata.a1111 import format_infotext
 from ldm_studio.engine.pipelines import conditioning as cond
-from ldm_studio.engine.pipelines import outpaint_tiles, soft_inpainting
+from ldm_studio.engine.pipelines import hires, outpaint_tiles, soft_inpainting
 from ldm_studio.engine.pipelines import refiner as refiners
 from ldm_studio.engine.pipelines import sdxl_conditioning as sdxl
 from ldm_studio.engine.pipelines.adapter_state import PreparedAdapters, prepare_adapters
@@ -31,6 +32,7 @@ from ldm_studio.engine.pipelines.upscaling import upscale_denoiser
 from ldm_studio.engine.pipelines.vae_codec import decode_latents
 from ldm_studio.engine.requests import Cancelled, Event, GenerationRequest, Preview, Progress, Result
 from ldm_studio.engine.sampling.denoisers import Denoise, blend_inpaint, guided, lcm_boundary, make_denoiser
+from ldm_studio.engine.sampling.noise import NoiseSource
 from ldm_studio.engine.sampling.samplers import sample
 from ldm_studio.engine.sampling.schedules import (
     DiscreteSchedule,
@@ -56,7 +58,7 @@ class _Job:
     model: object  # LoadedModel
     request: GenerationRequest
     cancel: threading.Event
-    generator: torch.Generator
+    generator: NoiseSource  # one CPU generator per image: image i is made again alone with seed + i
     schedule: DiscreteSchedule
     adapters: PreparedAdapters  # the prompt to encode (LoRA tags removed), embeddings, hashes, notes
     refiner: object = None  # LoadedModel of an SDXL refiner hand-off
@@ -98,7 +100,7 @@ def run(model, request: GenerationRequest, cancel: threading.Event, refiner=None
         request=request,
         cancel=cancel,
         refiner=refiner,
-        generator=torch.Generator("cpu").manual_seed(request.seed),
+        generator=NoiseSource.for_request(request),
         adapters=adapters,
         schedule=linear_schedule(
             model.config.linear_start,
@@ -136,7 +138,7 @@ def _memory_errors_explained(events: Iterator[Event], request: GenerationRequest
 
 def _noise(job: _Job, shape: tuple[int, ...]) -> torch.Tensor:
     # Drawn on the CPU so a seed gives the same image on every device (and as diffusers' CPU generator).
-    return torch.randn(shape, generator=job.generator).to(job.model.device, job.model.dtype)
+    return job.generator.start_noise(shape).to(job.model.device, job.model.dtype)
 
 
 def _latent_shape(job: _Job, width: int, height: int) -> tuple[int, int, int, int]:
@@ -318,21 +320,24 @@ def _sample_or_hand_off(
 
 
 def _result(job: _Job, images: list) -> Result:
-    request = job.request
-    infotext = format_infotext(
-        request,
-        seed=request.seed,
-        model_name=job.model.name,
-        model_hash=job.model.short_hash(),
-        size=images[0].size if images else None,
-        lora_hashes=job.adapters.lora_hashes,
-        ti_hashes=job.adapters.ti_hashes,
-        refiner_hash=job.refiner.short_hash() if job.refiner is not None else "",
-        controlnets=infotext_units(job.controls),
-    )
-    count = len(images)
+    """Each image with its own seed (seed + i) in its infotext and in `Result.seeds`."""
+    singles = [job.request.for_image(i) for i in range(len(images))]
+    infotexts = [
+        format_infotext(
+            single,
+            seed=single.seed,
+            model_name=job.model.name,
+            model_hash=job.model.short_hash(),
+            size=images[0].size if images and not job.request.hires else None,  # hires: the base size
+            lora_hashes=job.adapters.lora_hashes,
+            ti_hashes=job.adapters.ti_hashes,
+            refiner_hash=job.refiner.short_hash() if job.refiner is not None else "",
+            controlnets=infotext_units(job.controls),
+        )
+        for single in singles
+    ]
     notes = list(job.adapters.notes) + (job.controls.notes if job.controls is not None else [])
-    return Result(images, [infotext] * count, [request.seed] * count, notes)
+    return Result(images, infotexts, [single.seed for single in singles], notes)
 
 
 def _decode(job: _Job, latents: torch.Tensor) -> list:
@@ -353,9 +358,22 @@ def _txt2img(job: _Job) -> Iterator[Event]:
         if cond.is_inpainting_model(job.model):
             concat = cond.blank_inpaint_channels(job.model, shape)
         denoise = _guided(job, concat)
-    latents = yield from _sample_or_hand_off(job, denoise, x, sigmas)
+    passes = _sample_or_hand_off(job, denoise, x, sigmas)
+    if request.hires:  # upscale, then img2img at the larger size (hires.py)
+        passes = hires.two_passes(job, passes, len(sigmas) - 1, _hires_tools())
+    latents = yield from passes
     if latents is not None:
         yield _result(job, _decode(job, latents))
+
+
+def _hires_tools() -> hires.PassTools:
+    from ldm_studio.engine.checkpoints.loading import load_model
+    from ldm_studio.engine.runtime.devices import precision_name
+
+    def load(path: str, base):  # an x4 upscaler checkpoint, on the base model's device and dtype
+        return load_model(Path(path).expanduser(), device=base.device, precision=precision_name(base.dtype))
+
+    return hires.PassTools(_guided, _sample, _decode, load_model=load, run=run)
 
 
 def _cropped(images: list, width: int, height: int) -> list:

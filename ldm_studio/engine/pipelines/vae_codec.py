@@ -45,8 +45,9 @@ def _decode(vae, latents: torch.Tensor) -> torch.Tensor:
     return vae.decode(latents)
 
 
-def encode_pixels(vae, pixels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Latents (scaled) of images in [-1, 1]; tiled when large."""
+def encode_pixels(vae, pixels: torch.Tensor, generator=None) -> torch.Tensor:
+    """Latents (scaled) of images in [-1, 1]; tiled when large. `generator`: a torch.Generator or a
+    NoiseSource (one posterior sample per image) for a sampled latent, None for the mean."""
     factor = vae.config.downscale
     if _large(pixels.shape[-2] // factor, pixels.shape[-1] // factor):
         return vae.encode_tiled(

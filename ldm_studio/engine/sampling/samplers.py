@@ -3,7 +3,8 @@
 Each sampler is `sample_NAME(denoise, x, sigmas, *, generator=None, callback=None, **opts) -> x`:
 `denoise(x, sigma) -> denoised` (σ a float), `sigmas` descending (see `schedules.sampling_sigmas`),
 `callback(i, sigma, x, denoised)` after step i with the new x. Noise is drawn on the CPU from the given
-`torch.Generator` (so a seed gives the same image on every device), never from the global RNG.
+`torch.Generator`, or a `noise.NoiseSource` (one generator per image of the batch), so a seed gives the
+same image on every device; never from the global RNG.
 Cancelling is the denoiser's business (it raises); samplers neither print nor know about it.
 """
 
@@ -16,24 +17,27 @@ from collections.abc import Callable
 import torch
 
 from ldm_studio.engine.errors import InputError
+from ldm_studio.engine.sampling.noise import NoiseSource, draw_noise
 
 Denoise = Callable[[torch.Tensor, float], torch.Tensor]
 Callback = Callable[[int, float, torch.Tensor, torch.Tensor], None]
+Generator = torch.Generator | NoiseSource
 
 
 def _steps(sigmas: torch.Tensor) -> list[tuple[float, float]]:
     return list(itertools.pairwise(float(s) for s in sigmas))
 
 
-def _require_generator(generator: torch.Generator | None, sampler: str) -> torch.Generator:
+def _require_generator(generator: Generator | None, sampler: str) -> Generator:
     # Checked before the first model call: on a CPU that call can take half a minute.
     if generator is None:
         raise ValueError(f"The {sampler} sampler adds noise: pass a torch.Generator for a reproducible run.")
     return generator
 
 
-def _noise(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    return torch.randn(x.shape, generator=generator, dtype=torch.float32).to(x.device, x.dtype)
+def _noise(x: torch.Tensor, generator: Generator) -> torch.Tensor:
+    # A NoiseSource draws image i of the batch from its own seed (noise.py); a plain generator the batch.
+    return draw_noise(generator, x.shape).to(x.device, x.dtype)
 
 
 def _report(callback: Callback | None, i: int, sigma: float, x: torch.Tensor, denoised: torch.Tensor) -> None:
@@ -55,7 +59,7 @@ def sample_euler(
     x: torch.Tensor,
     sigmas: torch.Tensor,
     *,
-    generator: torch.Generator | None = None,
+    generator: Generator | None = None,
     callback: Callback | None = None,
 ) -> torch.Tensor:
     """Euler on the probability-flow ODE: dx/dσ = (x − D)/σ."""
@@ -72,7 +76,7 @@ def sample_euler_ancestral(
     x: torch.Tensor,
     sigmas: torch.Tensor,
     *,
-    generator: torch.Generator | None = None,
+    generator: Generator | None = None,
     callback: Callback | None = None,
     eta: float = 1.0,
 ) -> torch.Tensor:
@@ -95,7 +99,7 @@ def sample_ddim(
     x: torch.Tensor,
     sigmas: torch.Tensor,
     *,
-    generator: torch.Generator | None = None,
+    generator: Generator | None = None,
     callback: Callback | None = None,
     eta: float = 0.0,
 ) -> torch.Tensor:
@@ -111,7 +115,7 @@ def sample_heun(
     x: torch.Tensor,
     sigmas: torch.Tensor,
     *,
-    generator: torch.Generator | None = None,
+    generator: Generator | None = None,
     callback: Callback | None = None,
 ) -> torch.Tensor:
     """Heun's 2nd-order method; the last step to σ = 0 is plain Euler (2n − 1 model calls)."""
@@ -138,7 +142,7 @@ def sample_plms(
     x: torch.Tensor,
     sigmas: torch.Tensor,
     *,
-    generator: torch.Generator | None = None,
+    generator: Generator | None = None,
     callback: Callback | None = None,
 ) -> torch.Tensor:
     """PLMS as diffusers' PNDMScheduler(skip_prk_steps=True): a Heun first step, then linear multistep.
@@ -171,7 +175,7 @@ def sample_dpmpp_2m(
     x: torch.Tensor,
     sigmas: torch.Tensor,
     *,
-    generator: torch.Generator | None = None,
+    generator: Generator | None = None,
     callback: Callback | None = None,
 ) -> torch.Tensor:
     """DPM-Solver++(2M): 2nd-order multistep in λ = −log σ; first order on the first and last step."""
@@ -200,7 +204,7 @@ def sample_dpmpp_2m_sde(
     x: torch.Tensor,
     sigmas: torch.Tensor,
     *,
-    generator: torch.Generator | None = None,
+    generator: Generator | None = None,
     callback: Callback | None = None,
     eta: float = 1.0,
 ) -> torch.Tensor:
@@ -231,7 +235,7 @@ def sample_lcm(
     x: torch.Tensor,
     sigmas: torch.Tensor,
     *,
-    generator: torch.Generator | None = None,
+    generator: Generator | None = None,
     callback: Callback | None = None,
 ) -> torch.Tensor:
     """Latent Consistency Model sampling: jump to the estimate, re-noise it to σ_next with fresh noise.
@@ -272,7 +276,7 @@ def sample(
     x: torch.Tensor,
     sigmas: torch.Tensor,
     *,
-    generator: torch.Generator | None = None,
+    generator: Generator | None = None,
     callback: Callback | None = None,
     eta: float = 0.0,
 ) -> torch.Tensor:

@@ -26,6 +26,7 @@ class JobRunner(QObject):
     modelLoaded = Signal(object)
     started = Signal(object)
     progress = Signal(int, int)
+    stage = Signal(str)
     preview = Signal(QImage, object)
     result = Signal(list)
     warning = Signal(str)
@@ -43,7 +44,7 @@ class JobRunner(QObject):
         self.worker.moveToThread(self._thread)
         self._send.connect(self.worker.run_job)
         self._warm.connect(self.worker.warm_up)
-        for name in ("modelLoading", "modelLoaded", "started", "progress", "preview", "warning"):
+        for name in ("modelLoading", "modelLoaded", "started", "progress", "stage", "preview", "warning"):
             getattr(self.worker, name).connect(getattr(self, name))
         # Bound slots of this GUI-thread object, so Qt queues them into the GUI thread in emit order.
         self._outcome: tuple[JobState, str] = (JobState.FINISHED, "")

@@ -59,6 +59,7 @@ class Worker(QObject):
     modelLoaded = Signal(object)  # ModelStatus
     started = Signal(object)  # the Job now executing
     progress = Signal(int, int)  # step, total
+    stage = Signal(str)  # the pass a two-pass run is in ("hires fix"); "" for the first or only one
     preview = Signal(QImage, object)  # image, box (left, top, right, bottom) or None
     result = Signal(list)  # list[ResultImage]
     warning = Signal(str)  # a problem that did not stop the job (an image could not be saved)
@@ -122,8 +123,12 @@ class Worker(QObject):
         return model
 
     def _run(self, model: Any, job: Job) -> None:
+        stage = ""
         for event in self._engine.run(model, job.request, job.cancel):
             if isinstance(event, Progress):
+                if getattr(event, "stage", "") != stage:
+                    stage = event.stage
+                    self.stage.emit(stage)
                 self.progress.emit(event.step, event.total)
             elif isinstance(event, Preview):
                 self.preview.emit(array_to_qimage(event.image), event.box)
@@ -146,13 +151,17 @@ class Worker(QObject):
         kept = []
         for index, (image, infotext) in enumerate(zip(result.images, result.infotexts, strict=True)):
             seed = result.seeds[index] if index < len(result.seeds) else job.request.seed
-            path = self._save(image, infotext, seed, job)
-            kept.append(ResultImage(pil_to_qimage(image), infotext, seed, job.request, path))
+            # The image's own request (batch of one, its seed): reused or varied, it makes this image again.
+            single = job.request.for_image(index)
+            path = self._save(image, infotext, seed, single, job)
+            kept.append(ResultImage(pil_to_qimage(image), infotext, seed, single, path))
         return kept
 
-    def _save(self, image: Any, infotext: str, seed: int, job: Job) -> Path | None:
+    def _save(
+        self, image: Any, infotext: str, seed: int, request: GenerationRequest, job: Job
+    ) -> Path | None:
         try:
-            return self._engine.save_image(image, infotext, job.request, job.output_folder, seed)
+            return self._engine.save_image(image, infotext, request, job.output_folder, seed)
         except (OSError, LdmError) as exc:
             reason = str(exc) if isinstance(exc, LdmError) else f"Cannot save into {job.output_folder}: {exc}"
             self.warning.emit(

@@ -1,8 +1,9 @@
 """The gallery: every result of the session as a thumbnail, newest first, with what you can do with it.
 
 Clicking a thumbnail asks to view it (the main window puts it on the canvas). The actions: use it as the
-input of img2img / inpaint / upscale, save a copy elsewhere (never over an existing file), copy its
-parameters, open the output folder. Dialogs and the desktop opener are attributes so tests replace them.
+input of img2img / inpaint / upscale, make variations of it (its seed, new variation seeds), save a copy
+elsewhere (never over an existing file), copy its parameters, open the output folder. Dialogs and the
+desktop opener are attributes so tests replace them.
 Results of earlier sessions (gallery_store.py) are listed after this session's from their cached
 thumbnails; their file is read only when one is clicked or used. Those are added a few at a time from
 a zero-interval timer (each batch at most BATCH_SIZE rows and about BATCH_BUDGET_S of thumbnail
@@ -21,12 +22,14 @@ from PIL import Image
 from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QIcon, QPixmap
 from PySide6.QtWidgets import (
+    QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
     QListView,
     QListWidget,
     QListWidgetItem,
     QMenu,
+    QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -43,6 +46,8 @@ THUMBNAIL = 96
 INPUT_MODES = ("img2img", "inpaint", "upscale")
 BATCH_BUDGET_S = 0.01  # thumbnail reading per event-loop turn while earlier results fill in
 BATCH_SIZE = 50  # and at most this many rows per turn
+VARIATIONS = 4  # "Variations of this": how many neighbours, and how far from the image (A1111's range)
+VARIATION_STRENGTH = 0.25
 
 
 def _ask_save_path(parent: QWidget, suggested: str) -> str:
@@ -56,6 +61,7 @@ class Gallery(QWidget):
     message = Signal(str)  # what happened, for the status bar
     errorOccurred = Signal(str)
     savedAs = Signal(object, object)  # ResultImage, the Path written by "Save as…"
+    variationsRequested = Signal(object, int, float)  # ResultImage, how many, variation strength
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -89,6 +95,15 @@ class Gallery(QWidget):
         self.save_action = QAction("Save as…", self, triggered=self.save_selected_as)
         self.copy_action = QAction("Copy parameters", self, triggered=self.copy_selected_parameters)
         self.open_folder_action = QAction("Open output folder", self, triggered=self.open_output_folder)
+        self.variations_action = QAction("Variations of this", self, triggered=self.vary_selected)
+        self.variations_action.setToolTip("Neighbours of this image: same seed, new variation seeds")
+        self.variation_count = QSpinBox(
+            minimum=1, maximum=16, value=VARIATIONS, toolTip="How many variations"
+        )
+        self.variation_strength = QDoubleSpinBox(
+            minimum=0.01, maximum=1.0, singleStep=0.05, decimals=2, value=VARIATION_STRENGTH
+        )
+        self.variation_strength.setToolTip("Variation strength: 0 = this image, 1 = a new one")
 
         buttons = QVBoxLayout()
         use_button = QToolButton(text="Use as input", popupMode=QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -99,10 +114,17 @@ class Gallery(QWidget):
             button.setDefaultAction(action)
             buttons.addWidget(button)
         buttons.addStretch()
+        variations = QVBoxLayout()
+        vary_button = QToolButton()
+        vary_button.setDefaultAction(self.variations_action)
+        for widget in (vary_button, self.variation_count, self.variation_strength):
+            variations.addWidget(widget)
+        variations.addStretch()
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.list, stretch=1)
         layout.addLayout(buttons)
+        layout.addLayout(variations)
         self._update_actions()
 
     @property
@@ -201,12 +223,23 @@ class Gallery(QWidget):
 
     def _update_actions(self) -> None:
         has_selection = 0 <= self.list.currentRow() < len(self._results)
-        for action in (*self.use_actions.values(), self.save_action, self.copy_action):
+        for action in (
+            *self.use_actions.values(),
+            self.save_action,
+            self.copy_action,
+            self.variations_action,
+        ):
             action.setEnabled(has_selection)
 
     def _use_selected(self, mode: str) -> None:
         if (result := self.selected()) is not None:
             self.useAsInput.emit(result, mode)
+
+    def vary_selected(self) -> None:
+        """Ask for neighbours of the selected image (the main window runs them)."""
+        if (result := self.selected()) is not None:
+            count, strength = self.variation_count.value(), self.variation_strength.value()
+            self.variationsRequested.emit(result, count, strength)
 
     def save_selected_as(self) -> None:
         result = self.selected()
@@ -248,5 +281,5 @@ class Gallery(QWidget):
         self.list.setCurrentItem(item)
         menu = QMenu(self)
         menu.addMenu(self.use_menu)
-        menu.addActions([self.save_action, self.copy_action, self.open_folder_action])
+        menu.addActions([self.variations_action, self.save_action, self.copy_action, self.open_folder_action])
         menu.popup(self.list.viewport().mapToGlobal(position))

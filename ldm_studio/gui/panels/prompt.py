@@ -25,7 +25,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ldm_studio.engine.metadata.a1111 import A1111_UPSCALER_NAMES
 from ldm_studio.engine.requests import MODES, SAMPLERS, SCHEDULES
+from ldm_studio.engine.validation import MAX_HIRES_SCALE
 from ldm_studio.gui.bindings import bind_check, bind_choice, bind_spin, bind_tabs, bind_text
 from ldm_studio.gui.document import MAX_SEED, MODE_LABELS, Document
 from ldm_studio.gui.panels.prompt_completion import PromptCompleter
@@ -167,7 +169,8 @@ class PromptPanel(QWidget):
 
         self.batch_spin = _spin(1, 16)
         bind_spin(document, "batch_size", self.batch_spin)
-        self.form.addRow("Batch size", self.batch_spin)
+        self.batch_row = _row(self.batch_spin)  # the hires fix toggle joins it (txt2img)
+        self.form.addRow("Batch size", self.batch_row)
 
     def _build_mode_rows(self) -> None:
         document = self.document
@@ -212,6 +215,38 @@ class PromptPanel(QWidget):
         bind_spin(document, "refiner_switch", self.refiner_switch_spin)
         self.refiner_row = _row(self.refiner_combo, QLabel("switch at"), self.refiner_switch_spin)
         self.form.addRow("Refiner", self.refiner_row)
+        self._build_hires_row()
+
+    def _build_hires_row(self) -> None:
+        document = self.document
+        self.hires_check = QToolButton(text="Hires fix")
+        self.hires_check.setToolTip("Generate, upscale, then repaint at the larger size with the same seed")
+        self.hires_scale_spin = _double_spin(1.0, MAX_HIRES_SCALE, 0.25, 2)
+        self.hires_scale_spin.setToolTip("Upscale by (the size is the first pass's)")
+        self.hires_upscaler_combo = QComboBox()
+        self.hires_upscaler_combo.setToolTip("How the first pass is upscaled")
+        # "Latent (nearest-exact)" would widen the whole panel: the combo shows 8 characters.
+        self.hires_upscaler_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.hires_upscaler_combo.setMinimumContentsLength(8)
+        self.hires_denoise_spin = _double_spin(0.0, 1.0, 0.05, 2)
+        self.hires_denoise_spin.setToolTip("Denoising strength of the second pass (0.3–0.7)")
+        bind_check(document, "hires", self.hires_check)
+        bind_spin(document, "hires_scale", self.hires_scale_spin)
+        bind_choice(document, "hires_upscaler", self.hires_upscaler_combo, A1111_UPSCALER_NAMES)
+        bind_spin(document, "hires_denoise", self.hires_denoise_spin)
+        # The toggle sits beside the batch size; its options take a row of their own only while it is on,
+        # so the panel (and the window's smallest size) does not grow for those who never use it.
+        self.batch_row.layout().addWidget(self.hires_check)
+        self.hires_row = _row(
+            QLabel("×"),
+            self.hires_scale_spin,
+            self.hires_upscaler_combo,
+            QLabel("denoise"),
+            self.hires_denoise_spin,
+        )
+        self.form.addRow("Hires fix", self.hires_row)
 
     def _on_document_changed(self, name: str) -> None:
         if name == "mode":
@@ -222,6 +257,8 @@ class PromptPanel(QWidget):
             self._select_refiner()
         elif name == "inpaint_only_masked":
             self.padding_spin.setEnabled(self.document.inpaint_only_masked)
+        elif name == "hires":
+            self._show_hires_options()
 
     def _show_rows_for_mode(self) -> None:
         mode = self.document.mode
@@ -232,6 +269,7 @@ class PromptPanel(QWidget):
             self.area_row: mode == "inpaint",
             self.noise_level_spin: mode == "upscale",
             self.refiner_row: self.refiner_applies(),
+            self.hires_row: mode == "txt2img" and self.document.hires,
         }
         for widget, shown in visible.items():
             self.form.setRowVisible(widget, shown)
@@ -242,7 +280,13 @@ class PromptPanel(QWidget):
         self.negative_edit.setVisible(uses_text)
         self.form.setRowVisible(self.cfg_row, uses_text)
         self.padding_spin.setEnabled(self.document.inpaint_only_masked)
+        self._show_hires_options()
         self._show_size_note()
+
+    def _show_hires_options(self) -> None:
+        txt2img = self.document.mode == "txt2img"
+        self.hires_check.setVisible(txt2img)
+        self.form.setRowVisible(self.hires_row, txt2img and self.document.hires)
 
     def refiner_applies(self) -> bool:
         """A refiner hand-off is offered for SDXL models in the modes the engine runs one."""

@@ -72,6 +72,7 @@ class StatusBar(QStatusBar):
         super().__init__(parent)
         self._clock = clock
         self.tracker = ProgressTracker(clock)
+        self._stage = ""  # of a two-pass run (hires fix)
         self.progress_bar = QProgressBar()
         self.progress_bar.setMaximumWidth(320)
         self.progress_bar.setMinimumWidth(240)
@@ -100,6 +101,7 @@ class StatusBar(QStatusBar):
 
     def job_started(self) -> None:
         self.tracker = ProgressTracker(self._clock)
+        self._stage = ""
         self.progress_bar.setRange(0, 0)
         self.progress_bar.setFormat("Starting…")
         self.progress_bar.show()
@@ -108,7 +110,12 @@ class StatusBar(QStatusBar):
         self.tracker.update(step, total)
         self.progress_bar.setRange(0, max(1, total))
         self.progress_bar.setValue(step)
-        self.progress_bar.setFormat(self.tracker.text())
+        text = self.tracker.text()
+        self.progress_bar.setFormat(f"{self._stage.capitalize()}: {text}" if self._stage else text)
+
+    def show_stage(self, stage: str) -> None:
+        """The pass of a two-pass run the next steps belong to ("hires fix"), named before the step count."""
+        self._stage = stage
 
     def job_ended(self, message: str) -> None:
         self.progress_bar.hide()
