@@ -18,12 +18,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QImage, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QToolBar, QVBoxLayout, QWidget
 
-from ldm_studio.engine.adapter_scan import adapter_kind
 from ldm_studio.engine.errors import InputError, LdmError
-from ldm_studio.engine.metadata.png import read_png_request
-from ldm_studio.engine.model_scan import ModelEntry
 from ldm_studio.engine.outputs import check_destination
-from ldm_studio.engine.requests import DEFAULT_NOISE_LEVEL, GenerationRequest
+from ldm_studio.engine.requests import GenerationRequest
 from ldm_studio.gui.canvas.outpaint_bar import install_outpaint
 from ldm_studio.gui.canvas.sketch_window import install_sketch, sketch_request
 from ldm_studio.gui.canvas.toolbar import CanvasToolbar
@@ -31,7 +28,8 @@ from ldm_studio.gui.canvas.widget import Canvas
 from ldm_studio.gui.canvas_actions import install_edit_router, install_view_menu
 from ldm_studio.gui.clipboard import install_clipboard
 from ldm_studio.gui.document import Document
-from ldm_studio.gui.drop_handler import DropFilter, sort_dropped
+from ldm_studio.gui.drop_handler import DropFilter
+from ldm_studio.gui.file_opening import open_paths
 from ldm_studio.gui.grid.install import install_grid
 from ldm_studio.gui.history_dock import install_history
 from ldm_studio.gui.jobs.engine_api import EngineApi
@@ -39,24 +37,23 @@ from ldm_studio.gui.jobs.queue import Job, JobQueue, JobState
 from ldm_studio.gui.jobs.runner import JobRunner
 from ldm_studio.gui.jobs.worker import ResultImage
 from ldm_studio.gui.live_mode import install_live_mode
+from ldm_studio.gui.model_defaults import ModelDefaults
 from ldm_studio.gui.models_watch import watch_models
 from ldm_studio.gui.panels.controlnet import ControlNetPanel, scrollable
 from ldm_studio.gui.panels.gallery import Gallery
 from ldm_studio.gui.panels.gallery_store import install_gallery_store
 from ldm_studio.gui.panels.loras import AdapterPanel, adapter_folders
 from ldm_studio.gui.panels.model_list import ModelList
-from ldm_studio.gui.panels.models import ModelSelector, ModelsPanel, no_models_hint
+from ldm_studio.gui.panels.models import ModelSelector, ModelsPanel
 from ldm_studio.gui.panels.notice_bar import NoticeBar
 from ldm_studio.gui.panels.offer_bar import OfferBar
 from ldm_studio.gui.panels.preferences import PreferencesDialog
 from ldm_studio.gui.panels.prompt import PromptPanel
-from ldm_studio.gui.panels.size_presets import is_sdxl
 from ldm_studio.gui.panels.status_bar import StatusBar
 from ldm_studio.gui.panels.styles import install_styles
 from ldm_studio.gui.qt_images import qimage_to_array
 from ldm_studio.gui.restore_offer import install_restore_offer
 from ldm_studio.gui.settings import Settings, default_models_folder
-from ldm_studio.gui.size_offer import offer_size_choice
 
 BLANK_GREY = 128
 OPEN_FILTER = "Images and checkpoints (*.png *.jpg *.jpeg *.webp *.bmp *.safetensors *.ckpt);;All files (*)"
@@ -71,7 +68,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("ldm_studio")
         self.settings = settings
         self.document = Document(self)
-        self._first_run = not settings.document
+        self.model_defaults = ModelDefaults(self, first_run=not settings.document)
         self.document.update(settings.document, strict=False)  # the last session's parameters
         self.models = models if models is not None else ModelList(settings, parent=self)
         self.runner = JobRunner(JobQueue(self), engine, self)
@@ -98,17 +95,14 @@ class MainWindow(QMainWindow):
         self.adapters_panel = AdapterPanel(self.document)
         self.gallery = Gallery()
         self.gallery.output_folder = settings.outputs_folder
-        prompt_dock = self._dock("Prompt", self.prompt_panel, Qt.DockWidgetArea.RightDockWidgetArea)
-        models_dock = self._dock("Models", self.models_panel, Qt.DockWidgetArea.RightDockWidgetArea)
-        adapters_dock = self._dock("LoRAs", self.adapters_panel, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.controlnet_panel = ControlNetPanel()
-        self.controlnet_panel.context = lambda: (
-            self.canvas.image(),
-            self.document.width,
-            self.document.height,
-        )
-        area = Qt.DockWidgetArea.RightDockWidgetArea
-        controlnet_dock = self._dock("ControlNet", scrollable(self.controlnet_panel), area)
+        prompt_area = Qt.DockWidgetArea.RightDockWidgetArea
+        prompt_dock = self._dock("Prompt", self.prompt_panel, prompt_area)
+        models_dock = self._dock("Models", self.models_panel, prompt_area)
+        adapters_dock = self._dock("LoRAs", self.adapters_panel, prompt_area)
+        self.controlnet_panel = ControlNetPanel()  # its preview: the canvas image at the next run's size
+        document = self.document
+        self.controlnet_panel.context = lambda: (self.canvas.image(), document.width, document.height)
+        controlnet_dock = self._dock("ControlNet", scrollable(self.controlnet_panel), prompt_area)
         self.tabifyDockWidget(prompt_dock, models_dock)  # a tab: the window still fits a small screen
         self.tabifyDockWidget(models_dock, adapters_dock)
         self.tabifyDockWidget(adapters_dock, controlnet_dock)
@@ -134,10 +128,6 @@ class MainWindow(QMainWindow):
         install_grid(self)  # the X/Y/Z plot dock and its menu action
         self.previews_shown = 0  # of the running job: tests and the user both count on previews
         self._done_message = ""
-        self._first_scan = True
-        self._trained_size: tuple[int, int] | None = None  # of the chosen model, once scanned
-        self._recommended_cfg: float | None = None  # its guidance scale, likewise
-        self._recommended_noise = DEFAULT_NOISE_LEVEL  # and its upscale noise level
         if settings.window_geometry is not None:
             self.restoreGeometry(settings.window_geometry)
         else:
@@ -217,7 +207,7 @@ class MainWindow(QMainWindow):
         self.gallery.variationsRequested.connect(self.make_variations)
         self.gallery.message.connect(lambda text: status.showMessage(text, 8000))
         self.gallery.errorOccurred.connect(self.notice.show_error)
-        self.models.changed.connect(self._on_models_changed)
+        self.models.changed.connect(self.model_defaults.on_models_changed)
         self.adapters_panel.listed.connect(self.prompt_panel.completer.set_names)
         self.adapters_panel.message.connect(lambda text: status.showMessage(text, 8000))
         self.adapters_panel.errorOccurred.connect(self.notice.show_error)
@@ -380,76 +370,9 @@ class MainWindow(QMainWindow):
     def open_paths(self, paths: Sequence[Path]) -> None:
         """Checkpoints join the models folder, LoRAs and embeddings their folders; the first image opens,
         with its parameters if any."""
-        dropped = sort_dropped(paths)
-        kinds = {path: adapter_kind(path) for path in dropped.models}  # a header read each
-        adapters = [(path, kind) for path, kind in kinds.items() if kind is not None]
-        if adapters:
-            self.adapters_panel.add_files(adapters)
-        if checkpoints := [path for path, kind in kinds.items() if kind is None]:
-            self.models.add_files(checkpoints)
-        if dropped.images:
-            self._open_image(dropped.images[0])
-        if dropped.others:
-            names = ", ".join(p.name for p in dropped.others)
-            self.notice.show_error(
-                f"{names}: not an image or a checkpoint. Drop a PNG/JPEG/WebP image to open it, "
-                "or a .safetensors/.ckpt model to add it."
-            )
-
-    def _open_image(self, path: Path) -> None:
-        if not self.canvas.open_image_file(path, as_step=True):
-            return  # the canvas says why on its banner and keeps what it had
-        self._blank_shown = False
-        offer_size_choice(self, f"{path.name}")
-        try:
-            stored = read_png_request(path)
-        except InputError:
-            stored = None
-        if stored is not None:
-            self.document.apply_parameters(stored)
-            self._restore_refiner(stored.refiner)
-            self.status.showMessage(f"Opened {path.name} and restored its parameters", 8000)
-            self._say_missing_loras(stored.prompt)
-            if missing := self.controlnet_panel.apply_units(stored.controlnets):
-                self.notice.show_info(missing)
-        else:
-            self.status.showMessage(f"Opened {path.name}", 5000)
-
-    def _restore_refiner(self, name: str | None) -> None:
-        """A PNG names its refiner by file stem (A1111's "Refiner:"): choose ours of that name, if any."""
-        if not name:
-            return
-        entry = next((e for e in self.models.user_entries if e.usable and e.name == Path(name).stem), None)
-        if entry is not None:
-            self.document.refiner = str(entry.path)
-
-    def _say_missing_loras(self, prompt: str) -> None:
-        from ldm_studio.engine.adapters.folders import missing_loras  # torch-free, not the engine's face
-
-        try:
-            _, missing = missing_loras(prompt, adapter_folders(self.settings.models_folder)[0])
-        except InputError:
-            return  # a tag with a weight that is not a number: Generate says so
-        if missing:
-            self.notice.show_info(
-                f"This image used LoRAs you do not have: {', '.join(missing)}. Put them into "
-                f"{adapter_folders(self.settings.models_folder)[0]}, or take their tags out of the prompt."
-            )
+        open_paths(self, paths)
 
     # -- models and settings --------------------------------------------------------------------
-
-    def _model_entry(self) -> ModelEntry | None:
-        return self.models.entry_for(self.document.model)
-
-    def _on_models_changed(self) -> None:
-        first_scan, self._first_scan = self._first_scan, False
-        self.adapters_panel.set_folders(*adapter_folders(self.models.folder))  # it may have moved
-        self.controlnet_panel.set_folder(self.models.folder)
-        # A restored session keeps its size and guidance; a first run starts at the model's own.
-        follow = first_scan and self._first_run
-        self._apply_model_defaults(follow_size=follow, follow_cfg=follow, follow_noise=follow)
-        if first_scan and not self.models.user_entries and not self.document.model:
-            self.notice.show_info(no_models_hint(self.models.folder))
 
     def _sync_feather_preview(self) -> None:
         # The canvas's "Feathered" view shows the mask as the model will use it: with this blur.
@@ -460,50 +383,7 @@ class MainWindow(QMainWindow):
         if name == "mask_blur":
             self._sync_feather_preview()
         elif name == "model":
-            self._say_if_refiner()
-            # Settings the user left at the previous model's own values follow the new model.
-            self._apply_model_defaults(
-                follow_size=(self.document.width, self.document.height) == self._trained_size,
-                follow_cfg=self.document.cfg_scale == self._recommended_cfg,
-                follow_noise=self.document.noise_level == self._recommended_noise,
-            )
-
-    def _say_if_refiner(self) -> None:
-        entry = self._model_entry()
-        if entry is not None and entry.family == "sdxl-refiner":
-            self.notice.show_info(
-                f"{entry.name} is an SDXL refiner, meant to finish a base model's image: choose an SDXL"
-                " base as the model and this one as its Refiner, or use it in Image → Image at a low"
-                " strength. Text → Image with it alone still runs."
-            )
-
-    def _apply_model_defaults(self, follow_size: bool, follow_cfg: bool, follow_noise: bool) -> None:
-        """Offer sizes that suit the model; switch to the size it was trained at, the guidance scale it
-        draws best at and the noise level it upscales best at where asked."""
-        entry = self._model_entry()
-        trained = entry.default_size if entry is not None else None
-        recommended = entry.default_cfg_scale if entry is not None else None
-        noise = entry.default_noise_level if entry is not None else None
-        noise = DEFAULT_NOISE_LEVEL if noise is None else noise  # none named (no upscaler, an older file)
-        self._trained_size, self._recommended_cfg, self._recommended_noise = trained, recommended, noise
-        self.prompt_panel.set_model(entry.family if entry is not None else None, trained)
-        self.prompt_panel.set_refiners(self._refiner_choices())
-        self.adapters_panel.set_model_family(entry.family if entry is not None else None)
-        self.controlnet_panel.set_model_family(entry.family if entry is not None else None)
-        if follow_size and trained:
-            self.document.width, self.document.height = trained
-        if follow_cfg and recommended is not None:
-            self.document.cfg_scale = recommended
-        if follow_noise and entry is not None:
-            self.document.noise_level = noise
-
-    def _refiner_choices(self) -> list[tuple[str, str]]:
-        """SDXL refiners first, then the other SDXL models (A1111 lets any of them refine)."""
-        chosen = self.document.model
-        entries = self.models.user_entries
-        sdxl = [e for e in entries if e.usable and is_sdxl(e.family) and str(e.path) != chosen]
-        sdxl.sort(key=lambda e: e.family != "sdxl-refiner")
-        return [(e.name, str(e.path)) for e in sdxl if "inpaint" not in e.family]
+            self.model_defaults.on_model_chosen()
 
     def show_preferences(self) -> None:
         dialog = PreferencesDialog(self.settings, self.document, self)
