@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ldm_studio.engine.errors import InputError, LdmError, OutOfMemory
+from ldm_studio.engine.errors import InputError, LdmError
 from ldm_studio.engine.metadata.a1111 import format_infotext
 from ldm_studio.engine.pipelines import conditioning as cond
 from ldm_studio.engine.pipelines import hires, outpaint_tiles, soft_inpainting
@@ -28,6 +28,7 @@ from ldm_studio.engine.pipelines.event_bridge import WorkAbandoned, run_with_eve
 from ldm_studio.engine.pipelines.images import tensor_to_pil
 from ldm_studio.engine.pipelines.inpainting import InpaintPlan, pad_to_multiple, paste_back, plan_inpaint
 from ldm_studio.engine.pipelines.preview_maps import preview_function
+from ldm_studio.engine.pipelines.run_errors import all_finite, memory_errors_explained, not_finite
 from ldm_studio.engine.pipelines.upscaling import upscale_denoiser
 from ldm_studio.engine.pipelines.vae_codec import decode_latents
 from ldm_studio.engine.requests import Cancelled, Event, GenerationRequest, Preview, Progress, Result
@@ -110,30 +111,7 @@ def run(model, request: GenerationRequest, cancel: threading.Event, refiner=None
         ),
     )
     steps = {"txt2img": _txt2img, "img2img": _img2img, "inpaint": _inpaint, "upscale": _upscale}
-    return _memory_errors_explained(steps[request.mode](job), request)
-
-
-_OOM_ERRORS = (MemoryError, getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError))
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """A failed allocation: CUDA's own error, or on the CPU the allocator's RuntimeError."""
-    if isinstance(exc, _OOM_ERRORS):
-        return True
-    text = str(exc)
-    return isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "not enough memory" in text)
-
-
-def _memory_errors_explained(events: Iterator[Event], request: GenerationRequest) -> Iterator[Event]:
-    try:
-        yield from events
-    except (*_OOM_ERRORS, RuntimeError) as exc:
-        if not is_out_of_memory(exc):
-            raise
-        raise OutOfMemory(
-            f"out of memory at {request.width}x{request.height} with a batch of {request.batch_size}: "
-            "try a smaller size, a batch of 1, or fp16 precision (on a GPU)"
-        ) from exc
+    return memory_errors_explained(steps[request.mode](job), request)
 
 
 def _noise(job: _Job, shape: tuple[int, ...]) -> torch.Tensor:
@@ -185,30 +163,12 @@ def _text_contexts(job: _Job):
     contexts = cond.text_contexts(
         job.model, adapters.prompt, request.negative_prompt, request.batch_size, adapters.embeddings
     )
-    if contexts is not None and not all(_all_finite(c) for c in contexts):
+    if contexts is not None and not all(all_finite(c) for c in contexts):
         raise LdmError(
             f"{job.model.name}: the text encoder gave NaN or infinite values for this prompt, so nothing "
             "was generated: its text-encoder weights are damaged (re-download the model)"
         )
     return contexts
-
-
-def _all_finite(tensor: torch.Tensor) -> bool:
-    """No NaN or Inf in `tensor`. A sum is one cheap reduction (8 µs for a 64² latent, 15 µs for 2x128²,
-    where isfinite().all() took 60 µs to 4 ms on a busy 2-core CPU); only a non-finite sum, which a
-    NaN, an Inf or (rarely) finite values overflowing the sum give, is checked element by element."""
-    return bool(torch.isfinite(tensor.sum(dtype=torch.float32))) or bool(torch.isfinite(tensor).all())
-
-
-def _not_finite(job: _Job, what: str, *, guided: bool = True) -> LdmError:
-    """The error for NaN/Inf found in `what`: such values would decode to an all-black image."""
-    causes = f", or the CFG scale ({job.request.cfg_scale:g}) is too large" if guided else ""
-    if job.model.dtype != torch.float32:
-        causes += ", or half precision overflowed (try --precision fp32)"
-    return LdmError(
-        f"{job.model.name}: {what} became NaN or infinite, so nothing was written: the model's weights "
-        f"may be damaged (re-download it){causes}"
-    )
 
 
 def _sdxl_pair(job: _Job, prompt: str, concat: torch.Tensor | None):
@@ -263,8 +223,8 @@ def _sample(
             done["steps"] = step
             # One reduction over the latent (µs, against a UNet call of milliseconds or more): stop at
             # the first step that went non-finite instead of sampling on into a black image.
-            if not _all_finite(denoised):
-                raise _not_finite(job, f"the UNet's estimate at step {step} of {total}")
+            if not all_finite(denoised):
+                raise not_finite(job, f"the UNet's estimate at step {step} of {total}")
             if to_rgb is not None and (step % interval == 0 or step == total):
                 emit(Preview(step, total, to_rgb(denoised), box))
             emit(Progress(step, total))
@@ -280,8 +240,8 @@ def _sample(
         )
 
     yield Progress(0, total)
-    if not _all_finite(x):
-        raise _not_finite(job, "the starting latent (the input image through the VAE encoder)", guided=False)
+    if not all_finite(x):
+        raise not_finite(job, "the starting latent (the input image through the VAE encoder)", guided=False)
     if total == 0:
         return x
     try:
@@ -343,8 +303,8 @@ def _result(job: _Job, images: list) -> Result:
 def _decode(job: _Job, latents: torch.Tensor) -> list:
     with torch.inference_mode():
         images = decode_latents(_final_vae(job), latents)  # retried in fp32 there when fp16 overflowed
-        if not _all_finite(images):
-            raise _not_finite(job, "the VAE's decoded image", guided=False)
+        if not all_finite(images):
+            raise not_finite(job, "the VAE's decoded image", guided=False)
         return tensor_to_pil(images)
 
 
