@@ -31,7 +31,7 @@ from ldm_studio.bench.spec import CFG_SCALE, BenchSpec
 SIDES = ("ours", "diffusers")
 TIMED = ("unet_step", "vae_decode", "txt2img")
 SPEC = BenchSpec(
-    "sdxl-cpu", "sdxl", "cpu", "fp32", 512, 3, (), repeats=1, step_repeats=2, warmup=1, threads=2
+    "sdxl-cpu", "sdxl", "cpu", "fp32", 512, 2, (), repeats=1, step_repeats=1, warmup=0, threads=2
 )
 RATIO_NOTE = "ratio = diffusers ÷ ours (time or memory): > 1 means ours is faster / smaller"
 
@@ -95,6 +95,7 @@ def measure_side(side: str, spec: BenchSpec) -> dict:
     _reset_peak(False)
     phases = {"load": _timed(runner.load, 0, 1)}
     phases["load"]["peak_rss"] = _peak(False)
+    _progress(side, "load", phases["load"])
     runner.prepare()  # the text encoding of the single-network rows, untimed
     for name in TIMED:
         gc.collect()
@@ -103,7 +104,13 @@ def measure_side(side: str, spec: BenchSpec) -> dict:
         warmup = 0 if name == "txt2img" else spec.warmup  # the other rows have warmed everything up
         phases[name] = _timed(getattr(runner, name), warmup, repeats)
         phases[name]["peak_rss"] = _peak(False)
+        _progress(side, name, phases[name])
     return phases
+
+
+def _progress(side: str, phase: str, result: dict) -> None:
+    seconds, peak = result["wall_s"], result["peak_rss"] / 2**30
+    print(f"  {side} {phase}: {seconds:.2f} s, peak RSS {peak:.2f} GiB", file=sys.stderr, flush=True)
 
 
 def run_side(side: str, spec: BenchSpec) -> dict:
@@ -114,9 +121,9 @@ def run_side(side: str, spec: BenchSpec) -> dict:
         "print(json.dumps(measure_side(sys.argv[1], BenchSpec(**json.loads(sys.argv[2])))))"
     )
     argv = [sys.executable, "-c", code, side, json.dumps(asdict(spec))]
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    done = subprocess.run(argv, stdout=subprocess.PIPE, text=True, check=False)  # stderr: progress, errors
     if done.returncode != 0:
-        raise RuntimeError(f"{side}'s measurement failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"{side}'s measurement failed (exit {done.returncode}), see its output above")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -223,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=SPEC.size)
     parser.add_argument("--steps", type=int, default=SPEC.steps)
     parser.add_argument("--repeats", type=int, default=SPEC.step_repeats, help="UNet step / VAE runs")
+    parser.add_argument("--warmup", type=int, default=SPEC.warmup, help="untimed UNet step / VAE runs")
     parser.add_argument("--threads", type=int, default=SPEC.threads)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--markdown", type=Path)
@@ -248,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         size=args.size,
         steps=args.steps,
         step_repeats=args.repeats,
+        warmup=args.warmup,
         threads=args.threads,
     )
     try:

@@ -10,6 +10,7 @@ benchmark-only dependency: imported inside functions.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 from pathlib import Path
@@ -55,7 +56,7 @@ def write_sdxl_config_folder(path: str | Path, folder: str | Path) -> Path:
 
     quiet_diffusers()
     diffusers = reference.import_diffusers()
-    convert = diffusers.loaders.single_file_utils
+    convert = importlib.import_module("diffusers.loaders.single_file_utils")
     folder = Path(folder)
     family = inspect_checkpoint(path).config
     if family.name != "sdxl":
