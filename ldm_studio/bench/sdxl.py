@@ -197,16 +197,34 @@ def markdown(table: list[dict], spec: BenchSpec) -> str:
     return "\n".join([*lines, "", RATIO_NOTE])
 
 
-def run_bench(spec: BenchSpec, sides=SIDES, log: Callable[[str], None] = print) -> dict:
+def wait_for_memory(need: int, timeout_s: float, log: Callable[[str], None]) -> int:
+    """Wait (up to `timeout_s`) until the machine has `need` bytes available; what it has then.
+
+    On a machine shared with other jobs, a side started short of memory is killed mid-run (an SDXL
+    decode at 512² needs ~1.5 GiB on top of the 13 GiB of fp32 weights)."""
+    deadline = time.monotonic() + timeout_s
+    while (available := memory_available()) and available < need and time.monotonic() < deadline:
+        log(f"  waiting for memory: {available / 2**30:.1f} GiB available, {need / 2**30:.1f} GiB needed")
+        time.sleep(20)
+    return available
+
+
+def run_bench(
+    spec: BenchSpec, sides=SIDES, log: Callable[[str], None] = print, memory_wait_s: float = 0
+) -> dict:
     """Both sides on `spec.path` (with its diffusers folder), one fresh process each, in turn."""
     from ldm_studio.bench.report import load_average, machine
 
     results, context = {}, {}
+    need = fp32_size(spec.path) + 3 * 2**30
     for side in sides:
+        if memory_wait_s:
+            wait_for_memory(need, memory_wait_s, log)
         context[side] = {"load_average_before": load_average(), "mem_available_before": memory_available()}
         start = time.perf_counter()
         results[side] = run_side(side, spec)
         log(f"{side}: {time.perf_counter() - start:.0f} s, {json.dumps(results[side])}")
+        context[side]["mem_available_after"] = memory_available()
     fp32_bytes = fp32_size(spec.path)
     return {
         "machine": machine(),
@@ -232,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=SPEC.step_repeats, help="UNet step / VAE runs")
     parser.add_argument("--warmup", type=int, default=SPEC.warmup, help="untimed UNet step / VAE runs")
     parser.add_argument("--threads", type=int, default=SPEC.threads)
+    parser.add_argument(
+        "--memory-wait", type=float, default=900, help="seconds to wait for enough free memory per side"
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args(argv)
@@ -260,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         threads=args.threads,
     )
     try:
-        payload = run_bench(spec, args.sides)
+        payload = run_bench(spec, args.sides, memory_wait_s=args.memory_wait)
     finally:
         if written:
             path.unlink()
