@@ -1,15 +1,90 @@
-"""The SDXL bench code path runs on a tiny SDXL file (so it cannot rot)."""
+"""The SDXL bench: its file writer, diffusers' config folder, and both sides' code paths on a tiny file."""
 
+import dataclasses
+import math
+
+import pytest
 import torch
 
-from ldm_studio.bench.sdxl import measure_ours
-from tests.sdxl_checkpoints import write_tiny_sdxl_checkpoint
+from ldm_studio.bench import sdxl
+from ldm_studio.bench.sdxl_file import sdxl_checkpoint_entries, write_streamed
+from ldm_studio.engine.checkpoints.families import KNOWN_FAMILIES
+from ldm_studio.engine.checkpoints.shapes import detect_family
+from tests.sdxl_checkpoints import TINY_BIGG, TINY_CLIP_L, TINY_SDXL_UNET, TINY_SDXL_VAE
+
+TINY = dataclasses.replace(
+    KNOWN_FAMILIES["sdxl"], unet=TINY_SDXL_UNET, vae=TINY_SDXL_VAE, text=TINY_CLIP_L, text2=TINY_BIGG
+)
 
 
-def test_sdxl_bench_ours_on_tiny_file(tmp_path):
-    path = write_tiny_sdxl_checkpoint(tmp_path / "tiny_sdxl.safetensors", "sdxl", dtype=torch.float16)
-    result = measure_ours(path, size=64, steps=1, repeats=1)
-    # An fp16 file doubles in fp32 (the int64 position ids are a rounding error).
-    assert 1.9 < result["file_fp32_bytes"] / path.stat().st_size < 2.1
-    assert result["load_s"] > 0 and result["txt2img_s"] > 0
-    assert result["peak_rss"] >= result["load_peak_rss"] > 0
+def test_full_size_entries_are_sdxl_base_for_us_and_for_diffusers():
+    from diffusers.loaders.single_file_utils import infer_diffusers_model_type
+
+    entries = sdxl_checkpoint_entries()
+    assert detect_family({k: e.shape for k, e in entries.items()}).name == "sdxl"
+    meta = {k: torch.empty(e.shape, dtype=e.dtype, device="meta") for k, e in entries.items()}
+    assert infer_diffusers_model_type(meta) == "xl_base"
+    size = sum(math.prod(e.shape) * e.dtype.itemsize for e in entries.values())
+    assert 6.9e9 < size < 7.0e9  # sd_xl_base_1.0.safetensors: 6.94 GB
+    assert len(entries) == 2515  # the released file's tensor count
+
+
+def test_streamed_file_reads_back_with_the_promised_init(tmp_path):
+    from safetensors.torch import load_file
+
+    entries = sdxl_checkpoint_entries(TINY)
+    path = tmp_path / "tiny.safetensors"
+    write_streamed(path, entries)
+    state = load_file(str(path))
+    assert {k: tuple(v.shape) for k, v in state.items()} == {k: e.shape for k, e in entries.items()}
+    conv = state["model.diffusion_model.input_blocks.0.0.weight"].float()
+    assert abs(conv.std().item() - 0.02) < 0.002
+    assert torch.equal(state["model.diffusion_model.out.0.weight"], torch.ones(32, dtype=torch.float16))
+    assert not state["model.diffusion_model.out.0.bias"].any()
+    ids = state["conditioner.embedders.0.transformer.text_model.embeddings.position_ids"]
+    assert ids.dtype == torch.int64 and ids.tolist() == [list(range(77))]
+
+
+@pytest.fixture(scope="module")
+def tiny_spec(tmp_path_factory):
+    from ldm_studio.bench.sdxl_diffusers import write_sdxl_config_folder
+
+    folder = tmp_path_factory.mktemp("sdxl-bench")
+    path = folder / "tiny-sdxl.safetensors"
+    write_streamed(path, sdxl_checkpoint_entries(TINY))
+    config = write_sdxl_config_folder(path, folder / "diffusers")
+    return sdxl.SPEC.replace(
+        path=str(path), diffusers_folder=str(config), size=64, steps=1, step_repeats=1, warmup=0, threads=1
+    )
+
+
+def test_both_sides_measure_every_phase_on_a_tiny_file(tiny_spec):
+    threads = torch.get_num_threads()
+    try:
+        results = {side: sdxl.measure_side(side, tiny_spec) for side in sdxl.SIDES}
+    finally:
+        torch.set_num_threads(threads)
+    for phases in results.values():
+        assert set(phases) == {"load", *sdxl.TIMED}
+        assert all(p["wall_s"] > 0 and p["peak_rss"] > 0 for p in phases.values())
+    table = sdxl.rows(results, sdxl.fp32_size(tiny_spec.path))
+    assert len(table) == 9 and all(row["ratio"] > 0 for row in table)
+    text = sdxl.markdown(table, tiny_spec)
+    assert "UNet step, CFG (batch 2)" in text and "peak RSS, txt2img" in text
+
+
+def test_same_unet_step_on_both_sides(tiny_spec):
+    """The two UNet-step rows time the same computation: equal outputs on the same weights and inputs."""
+    from ldm_studio.bench.sdxl_diffusers import SdxlTheirs
+    from ldm_studio.bench.sdxl_ours import SdxlOurs
+
+    ours, theirs = SdxlOurs(tiny_spec), SdxlTheirs(tiny_spec)
+    for side in (ours, theirs):
+        side.load()
+        side.prepare()
+    with torch.inference_mode():
+        denoised = ours.denoise(ours.latents, ours.sigma)
+    theirs.unet_step()
+    sigma = ours.sigma
+    expected = ours.latents - sigma * theirs.out  # ε → denoised, as our eps denoiser does
+    assert torch.allclose(denoised, expected, atol=1e-4), (denoised - expected).abs().max()

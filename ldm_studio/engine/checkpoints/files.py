@@ -11,9 +11,13 @@ Tensors handed out are copy-on-write views of the file: writing to them never ch
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import os
 import pickle
 import re
 import struct
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -59,6 +63,7 @@ _HARMLESS_PICKLED_CLASSES = ("pytorch_lightning.callbacks.model_checkpoint.Model
 class TensorInfo:
     shape: tuple[int, ...]
     dtype: torch.dtype
+    offset: int = field(default=-1, compare=False)  # safetensors: where its bytes start in the file
 
     @property
     def numel(self) -> int:
@@ -79,6 +84,7 @@ class CheckpointReader:
     metadata: dict[str, str] = field(default_factory=dict)  # safetensors `__metadata__`
     _loaded: Mapping[str, torch.Tensor] | None = None  # torch files: the (mmapped) state dict
     _handle: object | None = None  # safetensors: the safe_open handle, opened on first use
+    _mapped: tuple[int, int] | None = None  # safetensors: [start, end) addresses of the file's mapping
 
     def tensor(self, name: str) -> torch.Tensor:
         """The tensor `name` on the CPU in the file's dtype, memory-mapped where the format allows."""
@@ -91,12 +97,50 @@ class CheckpointReader:
                 self._handle = safe_open(str(self.path), framework="pt", device="cpu")
             except Exception as exc:
                 raise CheckpointError(f"{self.path.name}: cannot read the safetensors file: {exc}") from None
-        return self._handle.get_tensor(name)
+        tensor = self._handle.get_tensor(name)
+        offset = self.tensors[name].offset
+        if self._mapped is None and offset >= 0 and tensor.numel():
+            # safe_open maps the whole file once; every tensor is a slice of that mapping.
+            start = tensor.data_ptr() - offset
+            self._mapped = (start, start + self.file_size)
+        return tensor
+
+    def release(self, tensor: torch.Tensor) -> None:
+        """Drop this process's resident pages of `tensor`, one this reader handed out and nobody reads
+        again (a converted copy of it is what the net keeps).
+
+        The file's mapping otherwise keeps every page read resident until the file is closed: during an
+        fp16 file's fp32 load, a second copy of the weights (the whole file) on top of the fp32 nets.
+        Only pages wholly inside the tensor's bytes go, so a neighbour that stays mapped keeps its pages;
+        the file is never written through the mapping, so a page read again comes back from the file
+        (the page cache) unchanged. Linux only (madvise MADV_DONTNEED); a no-op elsewhere.
+        """
+        if self._mapped is None or not sys.platform.startswith("linux") or not tensor.is_contiguous():
+            return
+        begin = tensor.data_ptr()
+        end = begin + tensor.numel() * tensor.element_size()
+        if not (self._mapped[0] <= begin and end <= self._mapped[1]):
+            return  # not memory of this file's mapping: never touch it
+        page = os.sysconf("SC_PAGE_SIZE")
+        first, last = -(-begin // page) * page, end // page * page
+        if last > first:
+            _libc().madvise(ctypes.c_void_p(first), ctypes.c_size_t(last - first), _MADV_DONTNEED)
 
     def close(self) -> None:
         # Tensors already handed out keep their own reference to the mapping; this only drops ours.
         self._handle = None
         self._loaded = None
+        self._mapped = None
+
+
+_MADV_DONTNEED = 4  # Linux
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    libc = ctypes.CDLL(None)
+    libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    return libc
 
 
 @contextmanager
@@ -170,8 +214,8 @@ def read_safetensors_header(path: Path) -> tuple[dict[str, TensorInfo], dict[str
     try:
         for name, entry in header.items():
             dtype = SAFETENSORS_DTYPES[entry["dtype"]]
-            info = TensorInfo(tuple(_count(d) for d in entry["shape"]), dtype)
             begin, end = (_count(o) for o in entry["data_offsets"])
+            info = TensorInfo(tuple(_count(d) for d in entry["shape"]), dtype, 8 + n + begin)
             if end - begin != info.numel * dtype.itemsize:
                 raise ValueError(name)
             tensors[name] = info

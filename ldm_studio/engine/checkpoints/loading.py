@@ -14,7 +14,7 @@ memory-mapped views of the file; the rest are cast / moved one tensor at a time.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -94,7 +94,13 @@ def load_model(
         path = reader.path
         family, _, _ = resolve_family(reader, prediction)
         unet = build_net(
-            UNetModel, family.unet, _part(reader, UNET_PREFIX), target, dtype, f"{path.name}: UNet"
+            UNetModel,
+            family.unet,
+            _part(reader, UNET_PREFIX),
+            target,
+            dtype,
+            f"{path.name}: UNet",
+            release=reader.release,
         )
         encoders = []
         for config, prefix, what in zip(
@@ -116,13 +122,17 @@ def load_model(
                     dtype,
                     f"{path.name}: {what}",
                     half_kept=HALF_KEPT_KEYS,
+                    release=reader.release,
                 )
             )
         text_encoder, text_encoder_2 = encoders
         first_stage = None
         if vae is None:
             state = _part(reader, VAE_PREFIX)
-            first_stage = build_net(Autoencoder, family.vae, state, target, dtype, f"{path.name}: VAE")
+            what = f"{path.name}: VAE"
+            first_stage = build_net(
+                Autoencoder, family.vae, state, target, dtype, what, release=reader.release
+            )
     vae_path = None
     if vae is not None:
         vae_path = Path(vae).expanduser()
@@ -185,7 +195,8 @@ def load_vae(
             )
         config = dataclasses.replace(config, scale_factor=wanted.scale_factor)
         state = {k[len(prefix) :]: reader.tensor(k) for k in keys}
-        net = build_net(Autoencoder, config, state, device, dtype, f"{reader.path.name}: VAE")
+        what = f"{reader.path.name}: VAE"
+        net = build_net(Autoencoder, config, state, device, dtype, what, release=reader.release)
     return net, config
 
 
@@ -207,12 +218,15 @@ def build_net(
     what: str,
     *,
     half_kept: Collection[str] = (),
+    release: Callable[[torch.Tensor], None] | None = None,
 ) -> nn.Module:
     """`cls(config)` built on the meta device with `state` assigned as its weights, in eval mode.
 
     `what` ("model.ckpt: UNet") starts the error message when the weights do not fit the config.
     Tensors named in `half_kept` that the file stores in half precision stay so on the CPU in float32
     (see `_to`); the net must accept that (type promotion makes the first op that reads them float32).
+    `release(tensor)` is called on each file tensor once a converted copy replaces it (the reader drops
+    its mapped pages: no second copy of the weights resident while the rest converts).
     """
     with torch.device("meta"):
         net = cls(config)
@@ -226,7 +240,11 @@ def build_net(
                 f"{what}: the file is damaged: {key} holds {str(state[key].dtype).removeprefix('torch.')} "
                 "numbers where floating-point weights belong"
             )
-    weights = {key: _to(tensor, device, dtype, keep_half=key in half_kept) for key, tensor in state.items()}
+    weights = {}
+    for key, tensor in state.items():
+        weights[key] = _to(tensor, device, dtype, keep_half=key in half_kept)
+        if release is not None and weights[key] is not tensor:
+            release(tensor)
     net.load_state_dict(weights, strict=True, assign=True)
     stuck = [name for name, t in chain(net.named_parameters(), net.named_buffers()) if t.is_meta]
     if stuck:  # a net that keeps non-persistent buffers on meta: a bug in that net, not in the file
