@@ -23,6 +23,7 @@ from ldm_studio.engine.metadata.png import read_png_request
 from ldm_studio.engine.model_scan import ModelEntry
 from ldm_studio.engine.requests import DEFAULT_NOISE_LEVEL, GenerationRequest
 from ldm_studio.gui.canvas.outpaint_bar import install_outpaint
+from ldm_studio.gui.canvas.scribble_window import install_scribble
 from ldm_studio.gui.canvas.sketch_window import install_sketch, sketch_request
 from ldm_studio.gui.canvas.toolbar import CanvasToolbar
 from ldm_studio.gui.canvas.widget import Canvas
@@ -106,6 +107,7 @@ class MainWindow(QMainWindow):
         self.model_selector = ModelSelector(self.models, self.document)
         self._build_actions()
         install_sketch(self)  # the Sketch tool bar, File ▸ Export sketch…, the sketch kept with the session
+        install_scribble(self)  # the Scribble tool bar (a ControlNet map), Import control image…, its session
         install_outpaint(self)  # the Outpaint tool bar and the canvas edge handles
 
         self._drop_filter = DropFilter(self.open_paths, self)
