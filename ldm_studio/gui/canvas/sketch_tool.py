@@ -171,9 +171,12 @@ class SketchTool(QObject):
             return self._tablet(event)
         if kind in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
             action = self._key_action(event)
-            if action is not None and kind == QEvent.Type.KeyPress:
+            if action is None:
+                return False
+            if kind == QEvent.Type.KeyPress:
                 action()
-            return action is not None
+            event.accept()  # an accepted ShortcutOverride keeps the window's Ctrl+Z (the mask's) from firing
+            return True
         return False
 
     def _press(self, x: float, y: float, pressure: float, alt: bool) -> bool:
