@@ -33,7 +33,8 @@ class ScribbleTool(SketchTool):
         self._image_changed()
 
     def control_pixels(self) -> np.ndarray | None:
-        """The (H, W, 3) uint8 white-on-black map at the image's size; None when empty."""
+        """The (H, W, 3) uint8 white-on-black map at the image's size, shown or hidden (Show is only the
+        display); None when empty."""
         if self.canvas.image() is None:
             return None
         return self.layer.control_pixels()
