@@ -22,6 +22,7 @@ from ldm_studio.engine.errors import InputError, LdmError
 from ldm_studio.engine.outputs import check_destination
 from ldm_studio.engine.requests import GenerationRequest
 from ldm_studio.gui.canvas.outpaint_bar import install_outpaint
+from ldm_studio.gui.canvas.scribble_window import install_scribble
 from ldm_studio.gui.canvas.sketch_window import install_sketch, sketch_request
 from ldm_studio.gui.canvas.toolbar import CanvasToolbar
 from ldm_studio.gui.canvas.widget import Canvas
@@ -113,6 +114,7 @@ class MainWindow(QMainWindow):
         self.model_selector = ModelSelector(self.models, self.document)
         self._build_actions()
         install_sketch(self)  # the Sketch tool bar, File ▸ Export sketch…, the sketch kept with the session
+        install_scribble(self)  # the Scribble tool bar (a ControlNet map), Import control image…, its session
         install_outpaint(self)  # the Outpaint tool bar and the canvas edge handles
 
         self._drop_filter = DropFilter(self.open_paths, self)

@@ -56,6 +56,8 @@ class _Stroke:
 class SketchLayer:
     """The sketch of one image size. `pixels` is None until something is painted or loaded."""
 
+    STROKE_LABEL, ERASER_LABEL, CLEAR_LABEL = "Sketch stroke", "Sketch eraser", "Clear sketch"  # undo names
+
     def __init__(self, height: int = 0, width: int = 0) -> None:
         self.history = UndoStack()
         self._reset(height, width)
@@ -166,7 +168,7 @@ class SketchLayer:
                 wide = (tile[0] * 4, tile[1], tile[2] * 4, tile[3])  # the tile in the (H, W*4) view
                 diffs.append(TileDiff(wide, zlib.compress(diff.tobytes(), 1)))
         if diffs:
-            label = "Sketch eraser" if stroke.colour is None else "Sketch stroke"
+            label = self.ERASER_LABEL if stroke.colour is None else self.STROKE_LABEL
             self.history.push(MaskEdit(label, tuple(diffs)))
         return bool(diffs)
 
@@ -195,7 +197,7 @@ class SketchLayer:
     def clear(self) -> Rect | None:
         if self.pixels is None:
             return None
-        return self.replace_pixels(np.zeros_like(self.pixels), "Clear sketch")
+        return self.replace_pixels(np.zeros_like(self.pixels), self.CLEAR_LABEL)
 
     def undo(self) -> Rect | None:
         self.end_stroke()

@@ -33,6 +33,9 @@ class SketchTool(QObject):
     historyChanged = Signal()
     sketchChanged = Signal()  # after a stroke, undo, redo, clear, load or resize
     visibilityChanged = Signal()
+    resizeExpected = Signal(int, int)  # expect_resize's offset, for other layers that follow the image
+    TOOLS = TOOLS
+    HIDE_ON_NEW_IMAGE = True  # a same-size result already has the sketch in it
 
     def __init__(self, canvas: Canvas) -> None:
         super().__init__(canvas)
@@ -57,8 +60,8 @@ class SketchTool(QObject):
 
     def set_tool(self, tool: str) -> None:
         """ "brush", "eraser", "picker", or "" to give the canvas back to the mask tools."""
-        if tool and tool not in TOOLS:
-            raise ValueError(f"unknown sketch tool {tool!r}: expected one of {', '.join(TOOLS)}")
+        if tool and tool not in self.TOOLS:
+            raise ValueError(f"unknown tool {tool!r}: expected one of {', '.join(self.TOOLS)}")
         self._end()
         if tool != self._tool:
             self._tool = tool
@@ -91,6 +94,7 @@ class SketchTool(QObject):
     def expect_resize(self, x: int, y: int) -> None:
         """The next new image is the current one extended, with the old one at (x, y)."""
         self._resize_offset = (x, y)
+        self.resizeExpected.emit(x, y)
 
     # -- operations -----------------------------------------------------------------------------
 
@@ -128,7 +132,7 @@ class SketchTool(QObject):
         height, width = image.shape[:2] if image is not None else (0, 0)
         offset, self._resize_offset = self._resize_offset, None
         if (height, width) == (self.layer.height, self.layer.width):
-            if not self.layer.is_empty():
+            if self.HIDE_ON_NEW_IMAGE and not self.layer.is_empty():
                 self.set_visible(False)  # a result that has the sketch in it: keep it, hidden
             return
         self.layer.resize(height, width, offset)
@@ -167,9 +171,12 @@ class SketchTool(QObject):
             return self._tablet(event)
         if kind in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
             action = self._key_action(event)
-            if action is not None and kind == QEvent.Type.KeyPress:
+            if action is None:
+                return False
+            if kind == QEvent.Type.KeyPress:
                 action()
-            return action is not None
+            event.accept()  # an accepted ShortcutOverride keeps the window's Ctrl+Z (the mask's) from firing
+            return True
         return False
 
     def _press(self, x: float, y: float, pressure: float, alt: bool) -> bool:
