@@ -114,7 +114,7 @@ class MainWindow(QMainWindow):
         self.model_selector = ModelSelector(self.models, self.document)
         self._build_actions()
         install_sketch(self)  # the Sketch tool bar, File ▸ Export sketch…, the sketch kept with the session
-        install_scribble(self)  # the Scribble tool bar (a ControlNet map), Import control image…, its session
+        self.controlnet_panel.scribble = install_scribble(self).control_pixels  # a ControlNet map drawn here
         install_outpaint(self)  # the Outpaint tool bar and the canvas edge handles
 
         self._drop_filter = DropFilter(self.open_paths, self)

@@ -127,3 +127,30 @@ def test_a_scribble_on_the_canvas_goes_into_the_request(qtbot, tmp_path):
     qtbot.waitUntil(lambda: len(engine.runs) == 1, timeout=5000)
     (unit,) = engine.runs[0].controlnets
     assert np.array_equal(unit.pixels, scribble) and unit.image == ""
+
+
+def test_the_scribble_layer_drawn_with_the_mouse_is_the_requests_control_image(qtbot, tmp_path):
+    """The Scribble tool's white-on-black map, "Scribble layer" as the source: Generate sends exactly it,
+    while the canvas image stays the user's picture; an empty layer is a one-line notice and no run."""
+    from tests.gui.test_scribble import scribble
+
+    settings = temporary_settings(tmp_path)
+    _folder(settings.models_folder)
+    engine = ScriptedEngine()
+    window = make_window(qtbot, tmp_path, engine, settings)
+    window.canvas.set_image(np.full((64, 96, 3), 100, np.uint8))
+    window.canvas.zoom_to_100()
+    panel = window.controlnet_panel
+    panel.enabled.setChecked(True)
+    panel.model.setCurrentIndex(1)
+    panel.source.setCurrentText("Scribble layer")
+    window.document.steps = 1
+    assert window.generate() is None and "Scribble" in window.notice.text  # nothing drawn yet
+    assert engine.runs == []
+    scribble(qtbot, window)
+    window.generate()
+    qtbot.waitUntil(lambda: len(engine.runs) == 1, timeout=5000)
+    (unit,) = engine.runs[0].controlnets
+    assert np.array_equal(unit.pixels, window.scribble.control_pixels()) and unit.image == ""
+    assert (unit.pixels[30, 20:41] == 255).all() and (unit.pixels[:20] == 0).all()
+    assert window.canvas.image()[30, 30, 0] == 100  # the scribble is a control map, not paint

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ldm_studio.engine.errors import InputError
 from ldm_studio.engine.requests import CONTROL_MODULES, ControlNetUnit
 from ldm_studio.gui.qt_images import array_to_qimage
 
@@ -39,7 +40,7 @@ MODE_LABELS = {
     "prompt": "My prompt is more important",
     "control": "ControlNet is more important",
 }
-SOURCES = ("Image file", "Current canvas")
+SOURCES = ("Image file", "Current canvas", "Scribble layer")  # the last: what the Scribble tool drew
 PREVIEW_SIDE = 160
 
 
@@ -63,6 +64,8 @@ class ControlNetPanel(QWidget):
         self.image_path = ""
         # () -> (canvas image or None, width, height) of the next run; the window sets it.
         self.context: Callable[[], tuple[np.ndarray | None, int, int]] | None = None
+        # () -> the canvas's scribble map (H, W, 3 white on black) or None when nothing is drawn.
+        self.scribble: Callable[[], np.ndarray | None] | None = None
         self._generation = 0
         self.enabled = QCheckBox("Steer with a ControlNet")
         self.model = QComboBox()
@@ -155,8 +158,16 @@ class ControlNetPanel(QWidget):
         file = self.model.currentData()
         if not self.enabled.isChecked() or not file:
             return ()
-        from_canvas = self.source.currentText() == SOURCES[1]
-        pixels = np.array(canvas, copy=True) if from_canvas and canvas is not None else None
+        source = self.source.currentText()
+        from_canvas = source != SOURCES[0]
+        pixels = np.array(canvas, copy=True) if source == SOURCES[1] and canvas is not None else None
+        if source == SOURCES[2]:
+            pixels = self.scribble() if self.scribble is not None else None
+            if pixels is None:
+                raise InputError(
+                    "The ControlNet reads the scribble layer, which is empty: draw on it with the Scribble "
+                    "tool, or choose another image source"
+                )
         return (
             ControlNetUnit(
                 file=file,
@@ -200,7 +211,10 @@ class ControlNetPanel(QWidget):
     @Slot()
     def _preview_clicked(self) -> None:
         if self.context is not None:
-            self.request_preview(*self.context())
+            try:
+                self.request_preview(*self.context())
+            except InputError as exc:  # nothing to preview yet: say what is missing
+                self.status.setText(str(exc))
 
     def request_preview(self, canvas: np.ndarray | None, width: int, height: int) -> None:
         """Make the map the model will see at width x height on a thread; it shows when done."""
