@@ -148,9 +148,10 @@ def test_the_scribble_layer_drawn_with_the_mouse_is_the_requests_control_image(q
     assert window.generate() is None and "Scribble" in window.notice.text  # nothing drawn yet
     assert engine.runs == []
     scribble(qtbot, window)
+    drawn = window.scribble.control_pixels()
+    assert window.canvas.image()[30, 30, 0] == 100  # the scribble is a control map, not paint
     window.generate()
     qtbot.waitUntil(lambda: len(engine.runs) == 1, timeout=5000)
     (unit,) = engine.runs[0].controlnets
-    assert np.array_equal(unit.pixels, window.scribble.control_pixels()) and unit.image == ""
+    assert np.array_equal(unit.pixels, drawn) and unit.image == ""
     assert (unit.pixels[30, 20:41] == 255).all() and (unit.pixels[:20] == 0).all()
-    assert window.canvas.image()[30, 30, 0] == 100  # the scribble is a control map, not paint
