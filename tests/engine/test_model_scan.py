@@ -90,3 +90,18 @@ def test_the_short_hash_is_a1111s_model_hash(tmp_path):
     path = tmp_path / "m.safetensors"
     path.write_bytes(b"weights" * 1000)
     assert model_hash(path) == short_hash(path) == hashlib.sha256(b"weights" * 1000).hexdigest()[:10]
+
+
+def test_a_remembered_short_hash_spares_reading_the_file_until_it_changes(tmp_path, monkeypatch):
+    from ldm_studio.engine import file_hashes
+
+    path = tmp_path / "m.safetensors"
+    path.write_bytes(b"weights")
+    file_hashes.remember_short_hash(path, "0123456789")
+    monkeypatch.setattr(file_hashes, "sha256_of_file", lambda p: pytest.fail("read the file again"))
+    assert file_hashes.short_hash(path) == "0123456789"
+    monkeypatch.undo()
+    path.write_bytes(b"other weights")  # a new version of the file: the remembered hash no longer holds
+    os.utime(path, ns=(1, 1))
+    assert file_hashes.short_hash(path) == hashlib.sha256(b"other weights").hexdigest()[:10]
+    file_hashes.remember_short_hash(tmp_path / "gone.safetensors", "0123456789")  # no such file: ignored

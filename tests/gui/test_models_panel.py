@@ -95,6 +95,24 @@ def test_the_panel_lists_every_file_with_family_hash_or_the_reason(qtbot, models
     assert settings.model_hash(folder / "v1-5.safetensors") == expected
 
 
+def test_a_hash_remembered_from_the_last_start_is_not_computed_again(qtbot, models, settings, monkeypatch):
+    """Neither by the panel nor by the engine's first generation (its infotext's Model hash)."""
+    from ldm_studio.engine import file_hashes
+
+    folder = settings.models_folder
+    folder.mkdir()
+    (folder / "v1-5.safetensors").write_bytes(b"weights")
+    settings.remember_model_hash(folder / "v1-5.safetensors", "abcdef0123")
+    read, real = [], file_hashes.sha256_of_file
+    monkeypatch.setattr(file_hashes, "sha256_of_file", lambda p: read.append(Path(p).name) or real(p))
+    panel = make_panel(qtbot, models, settings)
+    scan(qtbot, models)
+    qtbot.waitUntil(lambda: "…" not in [row[2] for row in rows(panel)], timeout=5000)  # the demo files
+    assert rows(panel)[2][2] == "abcdef0123"
+    assert file_hashes.short_hash(folder / "v1-5.safetensors") == "abcdef0123"
+    assert "v1-5.safetensors" not in read
+
+
 def test_clicking_a_model_chooses_it_and_an_unusable_one_says_why(qtbot, models, settings):
     folder = settings.models_folder
     folder.mkdir()

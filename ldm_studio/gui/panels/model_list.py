@@ -15,7 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal, Slot
 
 from ldm_studio.engine.errors import LdmError
-from ldm_studio.engine.file_hashes import short_hash
+from ldm_studio.engine.file_hashes import remember_short_hash, short_hash
 from ldm_studio.engine.model_scan import (
     ModelEntry,
     add_model_file,
@@ -150,6 +150,7 @@ class ModelList(QObject):
             cached = self._settings.model_hash(entry.path)
             if cached:
                 self._hashes[str(entry.path)] = cached
+                remember_short_hash(entry.path, cached)  # the engine's infotext need not read it again
             else:
                 to_hash.append(entry.path)
         self.changed.emit()
