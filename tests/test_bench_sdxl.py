@@ -88,3 +88,11 @@ def test_same_unet_step_on_both_sides(tiny_spec):
     sigma = ours.sigma
     expected = ours.latents - sigma * theirs.out  # ε → denoised, as our eps denoiser does
     assert torch.allclose(denoised, expected, atol=1e-4), (denoised - expected).abs().max()
+
+
+def test_priming_reads_the_whole_file_and_leaves_it_alone(tmp_path):
+    path = tmp_path / "weights.bin"
+    data = bytes(range(256)) * 5000  # not a multiple of the read chunk
+    path.write_bytes(data)
+    assert sdxl.prime_machine(path, need=2**20, chunk=4096) == len(data)
+    assert path.read_bytes() == data

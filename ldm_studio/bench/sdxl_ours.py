@@ -35,6 +35,10 @@ class SdxlOurs(Ours):
         with torch.inference_mode():
             positive, negative = sdxl.sdxl_pair(model, PROMPT, NEGATIVE, 1, (size, size))
         self.denoise = guided(make_denoiser(model.unet, schedule, "eps"), positive, negative, CFG_SCALE)
+        # The infotext's Model hash reads the whole file once per file version (5 s for 6.9 GB here); the
+        # app does it in the background when it scans the folder and remembers it across restarts, so a
+        # generation in the window never pays it. Untimed here for the same reason.
+        model.short_hash()
 
     def txt2img(self, size: int | None = None) -> None:
         # A new prompt each time, as diffusers sees it: no remembered encodings of either kind.
