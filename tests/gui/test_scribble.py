@@ -182,6 +182,30 @@ def test_an_outpaint_moves_the_scribble_with_the_image(qtbot, window):
     assert np.array_equal(after[:, 128:], before) and not after[:, :128].any()
 
 
+def test_undoing_an_outpaint_brings_back_the_scribble_and_the_sketch_as_they_were(qtbot, window):
+    """Canvas Ctrl+Z after an extension cuts both layers back to the old image (what was drawn on the old
+    part since stays); Ctrl+Y moves them out again. Before, the undo dropped them."""
+    scribble(qtbot, window)
+    paint(qtbot, window, y=10)
+    scribble_before, sketch_before = window.scribble.control_pixels(), window.sketch.layer.to_rgba()
+    bar = window.outpaint_toolbar
+    bar.side_choice.setCurrentText("left")
+    click_action(qtbot, bar, bar.preset_actions[128])
+    extended = window.scribble.control_pixels()
+    window.findChild(CanvasToolbar).brush_action.trigger()  # the mask brush: Ctrl+Z is the canvas's
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Z, CTRL)
+    assert window.canvas.image().shape == (64, 96, 3)
+    assert np.array_equal(window.scribble.control_pixels(), scribble_before)
+    assert np.array_equal(window.sketch.layer.to_rgba(), sketch_before)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Y, CTRL)
+    assert window.canvas.image().shape == (64, 96 + 128, 3)
+    assert np.array_equal(window.scribble.control_pixels(), extended)
+    assert np.array_equal(window.sketch.layer.to_rgba()[:, 128:], sketch_before)
+    window.canvas.set_image(np.zeros((32, 32, 3), np.uint8))  # a new picture of another size: a fresh start
+    assert window.scribble.control_pixels() is None and window.sketch.layer.is_empty()
+
+
 def test_a_segment_on_a_4096_canvas_repaints_only_its_rect(qtbot, window):
     window.canvas.set_image(np.zeros((4096, 4096, 3), np.uint8))
     window.canvas.zoom_to_100()

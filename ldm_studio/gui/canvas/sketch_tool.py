@@ -27,6 +27,9 @@ ALT, CTRL = Qt.KeyboardModifier.AltModifier, Qt.KeyboardModifier.ControlModifier
 _TOOL_KEYS = {Qt.Key.Key_B: "brush", Qt.Key.Key_E: "eraser", Qt.Key.Key_I: "picker"}
 
 
+MOVES_KEPT = 64  # extensions remembered for undo / redo (a few numbers each)
+
+
 class SketchTool(QObject):
     toolChanged = Signal()  # the active sketch tool ("" = the mask tools have the canvas)
     colorChanged = Signal()
@@ -48,6 +51,9 @@ class SketchTool(QObject):
         self._painting = False
         self._space_held = False
         self._resize_offset: tuple[int, int] | None = None
+        # Each extension so far: (old size, new size, offset of the old image), newest last, so that the
+        # canvas's undo / redo of an outpaint takes the layer back and forth instead of dropping it.
+        self._moves: list[tuple[tuple[int, int], tuple[int, int], tuple[int, int]]] = []
         canvas.add_layer(self._draw)
         canvas.imageChanged.connect(self._image_changed)
         canvas.installEventFilter(self)  # after CanvasInput's: Qt asks the last installed first
@@ -135,9 +141,24 @@ class SketchTool(QObject):
             if self.HIDE_ON_NEW_IMAGE and not self.layer.is_empty():
                 self.set_visible(False)  # a result that has the sketch in it: keep it, hidden
             return
+        size = (self.layer.height, self.layer.width)
+        if offset is not None:
+            self._moves = [*self._moves[-(MOVES_KEPT - 1) :], (size, (height, width), offset)]
+        else:
+            offset = self._undone_or_redone_move(size, (height, width))
         self.layer.resize(height, width, offset)
         self.sketchChanged.emit()
         self.historyChanged.emit()
+
+    def _undone_or_redone_move(self, size: tuple[int, int], new: tuple[int, int]) -> tuple[int, int] | None:
+        """The offset that takes the layer from `size` to `new` when that is an extension undone (back to
+        the size before it: the old part is cut out again) or redone; None for any other new image."""
+        for before, after, (x, y) in reversed(self._moves):
+            if (size, new) == (after, before):
+                return -x, -y
+            if (size, new) == (before, after):
+                return x, y
+        return None
 
     # -- drawing --------------------------------------------------------------------------------
 
