@@ -98,10 +98,15 @@ class Gallery(QWidget):
         self.variations_action = QAction("Variations of this", self, triggered=self.vary_selected)
         self.variations_action.setToolTip("Neighbours of this image: same seed, new variation seeds")
         self.variation_count = QSpinBox(
-            minimum=1, maximum=16, value=VARIATIONS, toolTip="How many variations"
+            minimum=1, maximum=16, value=VARIATIONS, toolTip="How many variations", suffix=" images"
         )
         self.variation_strength = QDoubleSpinBox(
-            minimum=0.01, maximum=1.0, singleStep=0.05, decimals=2, value=VARIATION_STRENGTH
+            minimum=0.01,
+            maximum=1.0,
+            singleStep=0.05,
+            decimals=2,
+            value=VARIATION_STRENGTH,
+            prefix="strength ",
         )
         self.variation_strength.setToolTip("Variation strength: 0 = this image, 1 = a new one")
 
