@@ -96,3 +96,27 @@ def test_priming_reads_the_whole_file_and_leaves_it_alone(tmp_path):
     path.write_bytes(data)
     assert sdxl.prime_machine(path, need=2**20, chunk=4096) == len(data)
     assert path.read_bytes() == data
+
+
+def test_the_alternated_vae_row_decodes_the_same_weights_on_both_sides(tiny_spec):
+    from ldm_studio.bench.sdxl_vae import _vaes
+    from ldm_studio.engine.pipelines.vae_codec import decode_latents
+
+    ours, theirs = _vaes(tiny_spec.path)
+    latents = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        mine = decode_latents(ours, latents)
+        reference = theirs.decode(latents / theirs.config.scaling_factor).sample
+    assert mine.shape == reference.shape and (mine - reference).abs().max() < 1e-4
+    threads = torch.get_num_threads()
+    try:
+        result = sdxl.measure_side(sdxl.BOTH_VAES, tiny_spec)
+    finally:
+        torch.set_num_threads(threads)
+    assert all(len(result[side]["wall_samples"]) == 4 and result[side]["wall_s"] > 0 for side in sdxl.SIDES)
+    fake = {
+        side: {p: {"wall_s": 1.0, "cpu_s": 1.0, "peak_rss": 1} for p in ("load", *sdxl.TIMED)}
+        for side in sdxl.SIDES
+    }
+    labels = [row["label"] for row in sdxl.rows(fake, 1, result)]
+    assert labels[labels.index("VAE decode") + 1] == sdxl.ALTERNATED_LABEL

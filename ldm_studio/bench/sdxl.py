@@ -11,9 +11,11 @@ first process to touch fresh memory or to read a just-written file pays the host
 wall and CPU seconds, measured), so without it whichever side ran first looked slow.
 In each, phase by phase: load (+ touching every weight), then — after
 the untimed text encoding of the single-network rows — the UNet step with CFG (batch 2), the VAE decode
-and a whole txt2img (text, sampling, VAE, PIL). Each phase has its wall and CPU seconds and its peak RSS
-(the high-water mark reset before the phase, bench/memory.py). The load's peak is also given against the
-file's size in fp32: what both sides hold once loaded, so ≈1× means no second copy of the weights.
+and a whole txt2img (text, sampling, VAE, PIL). A third process decodes with both VAEs, alternated
+(bench/sdxl_vae.py): the one row where the sides share a process. Each phase has its wall and CPU
+seconds and its peak RSS (the high-water mark reset before the phase, bench/memory.py). The load's
+peak is also given against the file's size in fp32: what both sides hold once loaded, so ≈1× means no
+second copy of the weights.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from ldm_studio.bench.spec import CFG_SCALE, BenchSpec
 
 SIDES = ("ours", "diffusers")
 TIMED = ("unet_step", "vae_decode", "txt2img")
+BOTH_VAES = "both VAEs"  # the run_side of the alternated VAE row
+ALTERNATED_LABEL = "VAE decode, both VAEs in one process, alternated"
 SPEC = BenchSpec(
     "sdxl-cpu", "sdxl", "cpu", "fp32", 512, 2, (), repeats=1, step_repeats=1, warmup=1, threads=2
 )
@@ -77,7 +81,12 @@ def _timed(task: Callable[[], None], warmup: int, repeats: int) -> dict:
 
 
 def measure_side(side: str, spec: BenchSpec) -> dict:
-    """In a fresh process: seconds and peak RSS of every phase of `side` ("ours" / "diffusers")."""
+    """In a fresh process: seconds and peak RSS of every phase of `side` ("ours" / "diffusers"), or for
+    `BOTH_VAES` the two VAEs' decode in one process, alternated (bench/sdxl_vae.py)."""
+    if side == BOTH_VAES:
+        from ldm_studio.bench.sdxl_vae import alternated_vae_decode
+
+        return alternated_vae_decode(spec, rounds=max(4, spec.step_repeats))
     from ldm_studio.bench.memory import _peak, _reset_peak
     from ldm_studio.bench.timing import set_threads
     from ldm_studio.engine.runtime.host_memory import return_free_memory
@@ -141,8 +150,9 @@ def memory_available() -> int:
     return 0
 
 
-def rows(results: dict[str, dict], fp32_bytes: int) -> list[dict]:
-    """The table: label, unit, ours, diffusers, ratio (diffusers ÷ ours) and, for times, the CPU ratio."""
+def rows(results: dict[str, dict], fp32_bytes: int, alternated: dict | None = None) -> list[dict]:
+    """The table: label, unit, ours, diffusers, ratio (diffusers ÷ ours) and, for times, the CPU ratio;
+    with `alternated` (`alternated_vae_decode`'s result), its row after the VAE decode's."""
     out = []
 
     def add(label: str, unit: str, get: Callable[[dict], float], cpu: Callable[[dict], float] | None = None):
@@ -169,6 +179,10 @@ def rows(results: dict[str, dict], fp32_bytes: int) -> list[dict]:
         ("txt2img", "txt2img (text, sampling, VAE, PIL)"),
     ):
         add(label, "s", seconds(phase), cpu_seconds(phase))
+        if phase == "vae_decode" and alternated is not None:
+            ours, theirs = alternated["ours"]["wall_s"], alternated["diffusers"]["wall_s"]
+            row = {"label": ALTERNATED_LABEL, "unit": "s", "ours": ours, "diffusers": theirs}
+            out.append({**row, "ratio": theirs / ours, "cpu_ratio": None})
     for phase in TIMED:
         add(f"peak RSS, {phase.replace('_', ' ')}", "B", lambda r, p=phase: r[p]["peak_rss"])
     return out
@@ -263,6 +277,11 @@ def run_bench(
         results[side] = run_side(side, spec)
         log(f"{side}: {time.perf_counter() - start:.0f} s, {json.dumps(results[side])}")
         context[side]["mem_available_after"] = memory_available()
+    alternated = None
+    if set(sides) == set(SIDES):
+        start = time.perf_counter()
+        alternated = run_side(BOTH_VAES, spec)
+        log(f"{BOTH_VAES}: {time.perf_counter() - start:.0f} s, {json.dumps(alternated)}")
     fp32_bytes = fp32_size(spec.path)
     return {
         "machine": machine(),
@@ -273,7 +292,8 @@ def run_bench(
         "primed": prime,
         "load_average_after": load_average(),
         "results": results,
-        "rows": rows(results, fp32_bytes),
+        "vae_alternated": alternated,
+        "rows": rows(results, fp32_bytes, alternated),
         "note": RATIO_NOTE,
     }
 
