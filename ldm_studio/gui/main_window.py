@@ -40,21 +40,20 @@ from ldm_studio.gui.jobs.worker import ResultImage
 from ldm_studio.gui.live_mode import install_live_mode
 from ldm_studio.gui.model_defaults import ModelDefaults
 from ldm_studio.gui.models_watch import watch_models
-from ldm_studio.gui.panels.controlnet import ControlNetPanel, scrollable
 from ldm_studio.gui.panels.gallery import Gallery
 from ldm_studio.gui.panels.gallery_store import install_gallery_store
-from ldm_studio.gui.panels.loras import AdapterPanel, adapter_folders
+from ldm_studio.gui.panels.loras import adapter_folders
 from ldm_studio.gui.panels.model_list import ModelList
-from ldm_studio.gui.panels.models import ModelSelector, ModelsPanel
+from ldm_studio.gui.panels.models import ModelSelector
 from ldm_studio.gui.panels.notice_bar import NoticeBar
 from ldm_studio.gui.panels.offer_bar import OfferBar
 from ldm_studio.gui.panels.preferences import PreferencesDialog
-from ldm_studio.gui.panels.prompt import PromptPanel
 from ldm_studio.gui.panels.status_bar import StatusBar
 from ldm_studio.gui.panels.styles import install_styles
 from ldm_studio.gui.qt_images import qimage_to_array
 from ldm_studio.gui.restore_offer import install_restore_offer
 from ldm_studio.gui.settings import Settings, default_models_folder
+from ldm_studio.gui.side_docks import install_side_docks
 
 BLANK_GREY = 128
 OPEN_FILTER = "Images and checkpoints (*.png *.jpg *.jpeg *.webp *.bmp *.safetensors *.ckpt);;All files (*)"
@@ -91,23 +90,9 @@ class MainWindow(QMainWindow):
         canvas_toolbar.setObjectName("canvas_toolbar")  # saveState needs names
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, canvas_toolbar)
 
-        self.prompt_panel = PromptPanel(self.document)
-        self.models_panel = ModelsPanel(self.models, self.document, settings)
-        self.adapters_panel = AdapterPanel(self.document)
         self.gallery = Gallery()
         self.gallery.output_folder = settings.outputs_folder
-        prompt_area = Qt.DockWidgetArea.RightDockWidgetArea
-        prompt_dock = self._dock("Prompt", self.prompt_panel, prompt_area)
-        models_dock = self._dock("Models", self.models_panel, prompt_area)
-        adapters_dock = self._dock("LoRAs", self.adapters_panel, prompt_area)
-        self.controlnet_panel = ControlNetPanel()  # its preview: the canvas image at the next run's size
-        document = self.document
-        self.controlnet_panel.context = lambda: (self.canvas.image(), document.width, document.height)
-        controlnet_dock = self._dock("ControlNet", scrollable(self.controlnet_panel), prompt_area)
-        self.tabifyDockWidget(prompt_dock, models_dock)  # a tab: the window still fits a small screen
-        self.tabifyDockWidget(models_dock, adapters_dock)
-        self.tabifyDockWidget(adapters_dock, controlnet_dock)
-        prompt_dock.raise_()
+        install_side_docks(self)  # Prompt, Models, LoRAs, ControlNet: tabs right of the canvas
         self._dock("Gallery", self.gallery, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.status = StatusBar(self)
         self.setStatusBar(self.status)
